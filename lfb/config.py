@@ -1,0 +1,51 @@
+"""Settings for the whole project, read once from environment variables."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DATASTORE_DATASETS = (
+    "london-fire-brigade-incident-records",
+    "london-fire-brigade-mobilisation-records",
+)
+
+
+def _path(name: str, default: Path) -> Path:
+    """Return the path in environment variable `name`, or `default`."""
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where state lives and how the project talks to the outside world."""
+
+    data_dir: Path
+    models_dir: Path
+    db_path: Path
+    downloads_dir: Path
+    shared_data_dir: Path
+    datastore_url: str
+    http_timeout: float = 30.0
+    http_retries: int = 4
+    chunk_rows: int = 50_000
+    datasets: tuple[str, ...] = field(default=DATASTORE_DATASETS)
+
+
+def get_settings() -> Settings:
+    """Build the settings from the environment (LFB_* variables) and defaults."""
+    data_dir = _path("LFB_DATA_DIR", PROJECT_ROOT / "data")
+    return Settings(
+        data_dir=data_dir,
+        models_dir=_path("LFB_MODELS_DIR", PROJECT_ROOT / "models"),
+        db_path=_path("LFB_DB", data_dir / "lfb.db"),
+        downloads_dir=_path("LFB_DOWNLOADS_DIR", data_dir / "downloads"),
+        shared_data_dir=_path("LFB_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"),
+        datastore_url=os.environ.get("LFB_DATASTORE_URL", "https://data.london.gov.uk").rstrip("/"),
+        http_timeout=float(os.environ.get("LFB_HTTP_TIMEOUT", "30")),
+        http_retries=int(os.environ.get("LFB_HTTP_RETRIES", "4")),
+        chunk_rows=int(os.environ.get("LFB_CHUNK_ROWS", "50000")),
+    )

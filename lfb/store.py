@@ -1,0 +1,249 @@
+"""The SQLite data store: connection settings, schema migrations and bulk upserts."""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 120_000
+
+INCIDENT_COLUMNS: dict[str, str] = {
+    "incident_number": "TEXT NOT NULL PRIMARY KEY",
+    "call_datetime": "TEXT NOT NULL",
+    "month": "TEXT NOT NULL",
+    "cal_year": "INTEGER",
+    "hour_of_call": "INTEGER",
+    "incident_group": "TEXT",
+    "stop_code": "TEXT",
+    "special_service_type": "TEXT",
+    "property_category": "TEXT",
+    "property_type": "TEXT",
+    "address_qualifier": "TEXT",
+    "postcode_full": "TEXT",
+    "postcode_district": "TEXT",
+    "uprn": "INTEGER",
+    "usrn": "INTEGER",
+    "borough_code": "TEXT",
+    "borough_name": "TEXT",
+    "proper_case": "TEXT",
+    "ward_code": "TEXT",
+    "ward_name": "TEXT",
+    "ward_name_new": "TEXT",
+    "easting_m": "REAL",
+    "northing_m": "REAL",
+    "easting_rounded": "REAL",
+    "northing_rounded": "REAL",
+    "latitude": "REAL",
+    "longitude": "REAL",
+    "frs": "TEXT",
+    "station_ground": "TEXT",
+    "first_pump_seconds": "REAL",
+    "first_pump_station": "TEXT",
+    "second_pump_seconds": "REAL",
+    "second_pump_station": "TEXT",
+    "num_stations_with_pumps": "INTEGER",
+    "num_pumps_attending": "INTEGER",
+    "pump_count": "INTEGER",
+    "pump_minutes": "REAL",
+    "pump_hours": "REAL",
+    "notional_cost": "REAL",
+    "num_calls": "INTEGER",
+    "is_demo": "INTEGER NOT NULL DEFAULT 0",
+    "ingest_id": "INTEGER",
+}
+
+MOBILISATION_COLUMNS: dict[str, str] = {
+    "incident_number": "TEXT NOT NULL",
+    "mobilisation_id": "TEXT NOT NULL",
+    "month": "TEXT NOT NULL",
+    "cal_year": "INTEGER",
+    "hour_of_call": "INTEGER",
+    "resource_code": "TEXT",
+    "performance_reporting": "TEXT",
+    "mobilised_at": "TEXT",
+    "mobile_at": "TEXT",
+    "arrived_at": "TEXT",
+    "turnout_seconds": "REAL",
+    "travel_seconds": "REAL",
+    "attendance_seconds": "REAL",
+    "left_at": "TEXT",
+    "returned_at": "TEXT",
+    "station_code": "TEXT",
+    "station_name": "TEXT",
+    "deployed_from_location": "TEXT",
+    "pump_order": "INTEGER",
+    "plus_code": "TEXT",
+    "plus_code_description": "TEXT",
+    "delay_code_id": "INTEGER",
+    "delay_code_description": "TEXT",
+    "derived": "INTEGER NOT NULL DEFAULT 0",
+    "is_demo": "INTEGER NOT NULL DEFAULT 0",
+    "ingest_id": "INTEGER",
+}
+
+
+def _create(table: str, columns: dict[str, str], extra: str = "") -> str:
+    """Return a CREATE TABLE statement for `columns` (name -> SQL type)."""
+    body = ",\n  ".join(f"{name} {sql}" for name, sql in columns.items())
+    return f"CREATE TABLE {table} (\n  {body}{extra}\n);"
+
+
+# Each migration moves the schema one version up; never edit one that has shipped.
+MIGRATIONS: list[str] = [
+    # 1: records, reference stations, ingest bookkeeping.
+    "\n".join([
+        _create("incidents", INCIDENT_COLUMNS),
+        _create("mobilisations", MOBILISATION_COLUMNS, ",\n  PRIMARY KEY (incident_number, mobilisation_id)"),
+        """CREATE TABLE stations (
+  station_code TEXT NOT NULL PRIMARY KEY,
+  station_name TEXT NOT NULL,
+  brigade TEXT NOT NULL,
+  is_lfb INTEGER NOT NULL,
+  borough_name TEXT,
+  latitude REAL NOT NULL,
+  longitude REAL NOT NULL,
+  easting REAL NOT NULL,
+  northing REAL NOT NULL
+);""",
+        """CREATE TABLE ingests (
+  id INTEGER PRIMARY KEY,
+  file_name TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  kind TEXT,
+  rows_read INTEGER NOT NULL DEFAULT 0,
+  rows_inserted INTEGER NOT NULL DEFAULT 0,
+  rows_updated INTEGER NOT NULL DEFAULT 0,
+  rows_rejected INTEGER NOT NULL DEFAULT 0,
+  started TEXT NOT NULL,
+  finished TEXT,
+  status TEXT NOT NULL,
+  message TEXT
+);""",
+        """CREATE TABLE rejects (
+  id INTEGER PRIMARY KEY,
+  ingest_id INTEGER NOT NULL REFERENCES ingests(id),
+  line INTEGER,
+  reason TEXT NOT NULL,
+  raw TEXT NOT NULL
+);""",
+        "CREATE INDEX idx_ingests_sha ON ingests(sha256);",
+    ]),
+    # 2: indexes for the app's queries, demo markers, derived-row accounting, downloads.
+    """
+CREATE INDEX idx_incidents_month ON incidents(month);
+CREATE INDEX idx_incidents_ground ON incidents(station_ground, month);
+CREATE INDEX idx_mobilisations_month ON mobilisations(month);
+CREATE INDEX idx_mobilisations_station ON mobilisations(station_code, month);
+CREATE INDEX idx_rejects_ingest ON rejects(ingest_id);
+ALTER TABLE ingests ADD COLUMN size_bytes INTEGER;
+ALTER TABLE ingests ADD COLUMN rows_derived INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ingests ADD COLUMN seconds REAL;
+ALTER TABLE ingests ADD COLUMN is_demo INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE downloads (
+  url TEXT NOT NULL PRIMARY KEY,
+  dataset TEXT NOT NULL,
+  name TEXT NOT NULL,
+  path TEXT NOT NULL,
+  size_bytes INTEGER,
+  last_modified TEXT,
+  etag TEXT,
+  sha256 TEXT,
+  downloaded TEXT NOT NULL
+);
+CREATE VIEW attendances AS
+  SELECT * FROM mobilisations WHERE derived = 0
+  UNION ALL
+  SELECT d.* FROM mobilisations d WHERE d.derived = 1 AND NOT EXISTS (
+    SELECT 1 FROM mobilisations r WHERE r.incident_number = d.incident_number AND r.derived = 0);
+""",
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or is newer than this code."""
+
+
+def connect(path: Path | str, *, migrate_now: bool = True) -> sqlite_utils.Database:
+    """Open the database at `path` (created if missing) in WAL mode and bring its schema up to date."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from exc
+    db = sqlite_utils.Database(conn)
+    if migrate_now:
+        migrate(db)
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """Return the schema version recorded in the database (0 for a new file)."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> int:
+    """Apply the pending migrations up to `target`, each in its own transaction; return the new version."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise StoreError(f"database schema v{current} is newer than this code (v{SCHEMA_VERSION}); upgrade the code")
+    for version in range(current + 1, target + 1):
+        with transaction(db):
+            for statement in _split_sql(MIGRATIONS[version - 1]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version}")
+    return schema_version(db)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into complete statements."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """Run the block in one write transaction: all of it commits, or none of it."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def upsert_rows(db: sqlite_utils.Database, table: str, columns: Sequence[str], key: Sequence[str],
+                rows: Iterable[Sequence[Any]]) -> None:
+    """Insert rows, replacing every column of a row whose key already exists."""
+    names = ", ".join(columns)
+    marks = ", ".join("?" for _ in columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    sql = (f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+           f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
+    db.conn.executemany(sql, rows)
+
+
+def count(db: sqlite_utils.Database, table: str, where: str = "", params: Sequence[Any] = ()) -> int:
+    """Return the number of rows of `table` matching the optional WHERE clause."""
+    sql = f"SELECT COUNT(*) FROM {table}" + (f" WHERE {where}" if where else "")
+    return int(db.execute(sql, params).fetchone()[0])

@@ -116,7 +116,7 @@ def ingest_file(db: sqlite_utils.Database, path: Path | str, *, chunk_rows: int 
         _record_failure(db, report, started)
         raise
     except (FormatError, OSError, ValueError, UnicodeError, KeyError) as exc:
-        report.message = str(exc)
+        report.message = str(exc).removeprefix(f"{path.name}: ")
     except Exception as exc:  # noqa: BLE001 - any failure must leave a clear trace, not a half-written file
         report.message = f"{type(exc).__name__}: {exc}"
     report.seconds = time.perf_counter() - clock

@@ -247,3 +247,15 @@ def count(db: sqlite_utils.Database, table: str, where: str = "", params: Sequen
     """Return the number of rows of `table` matching the optional WHERE clause."""
     sql = f"SELECT COUNT(*) FROM {table}" + (f" WHERE {where}" if where else "")
     return int(db.execute(sql, params).fetchone()[0])
+
+
+def delete_demo_rows(db: sqlite_utils.Database) -> dict[str, int]:
+    """Delete every demo incident and mobilisation row in one transaction; return how many went."""
+    with transaction(db):
+        gone = {
+            "incidents": db.execute("DELETE FROM incidents WHERE is_demo = 1").rowcount,
+            "mobilisations": db.execute("DELETE FROM mobilisations WHERE is_demo = 1").rowcount,
+        }
+        db.execute("UPDATE ingests SET status = 'removed', message = 'demo rows removed; ' || COALESCE(message, '') "
+                   "WHERE is_demo = 1 AND status = 'ok'")
+    return gone

@@ -39,9 +39,37 @@ def _write(df: pd.DataFrame, name: str, source: str) -> None:
     print(f"wrote {path.relative_to(OUT.parent.parent)} ({len(df)} rows)")
 
 
+def locate_station(name: str, incidents: pd.DataFrame, travel: pd.DataFrame) -> tuple[float, float]:
+    """Estimate a station's grid position from straight-line distances to incidents it attended.
+
+    Multilateration: least squares on |station - incident| = DistanceMetres over the incidents of the
+    travel-time file that are also in the incident sample, started at the median of the station's ground.
+    On the stations whose coordinates are known this lands a median 66 m from them.
+    """
+    rows = travel[travel.DeployedFromStation_Name == name].merge(incidents, on="IncidentNumber")
+    if len(rows) < 3:
+        raise ValueError(f"cannot locate {name}: only {len(rows)} incidents with a known distance")
+    x = rows.Easting_m.fillna(rows.Easting_rounded).to_numpy(float)
+    y = rows.Northing_m.fillna(rows.Northing_rounded).to_numpy(float)
+    d = rows.DistanceMetres.to_numpy(float)
+    ground = incidents[incidents.IncidentStationGround == name]
+    p = np.array([ground.Easting_rounded.median(), ground.Northing_rounded.median()], dtype=float)
+    for _ in range(100):
+        r = np.maximum(np.hypot(x - p[0], y - p[1]), 1.0)
+        jac = np.c_[(p[0] - x) / r, (p[1] - y) / r]
+        p = p + np.linalg.lstsq(jac, d - r, rcond=None)[0]
+    return float(p[0]), float(p[1])
+
+
 def build_stations(shared: Path, incidents: pd.DataFrame) -> None:
     """Stations with coordinates, grid references and the borough of their ground."""
     st = pd.read_csv(shared / "stations.csv")
+    travel = pd.read_csv(shared / "travel_times_2020_2023.csv")
+    unknown = (st.latitude == 0) & (st.longitude == 0)
+    for i in st.index[unknown]:
+        lat, lon = bng_to_wgs84(*locate_station(st.station_name[i], incidents, travel))
+        st.loc[i, ["latitude", "longitude"]] = float(lat), float(lon)
+        print(f"located {st.station_name[i]} (no coordinates in the source) at {float(lat):.5f}, {float(lon):.5f}")
     borough = incidents.groupby("IncidentStationGround")["IncGeo_BoroughName"].agg(_mode)
     e, n = wgs84_to_bng(st.latitude, st.longitude)
     out = pd.DataFrame({
@@ -56,7 +84,8 @@ def build_stations(shared: Path, incidents: pd.DataFrame) -> None:
         "northing": np.round(n, 1),
     })
     _write(out, "stations.csv", "# source: LFB station list with coordinates (London Datastore / LFB, OGL v3); "
-           "borough = most frequent borough of the station ground's incidents in the 2023 sample\n")
+           "borough = most frequent borough of the station ground's incidents in the 2023 sample; Leyton and "
+           "Woodford (no coordinates in the source) located from LFB travel distances (tools/build_reference.py)\n")
 
 
 def build_postcodes(shared: Path, incidents: pd.DataFrame) -> None:

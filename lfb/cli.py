@@ -80,10 +80,11 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
     db = jobs.open_store(settings)
     try:
-        report = fetch(db, settings, datasets=args.dataset or None, progress=args.progress)
+        report = fetch(db, settings, datasets=args.dataset or None, progress=args.progress("fetch"))
     except OfflineError as exc:
         _err(str(exc))
         return EXIT_OFFLINE
+    print("\n".join(report.lines()))
     return EXIT_OK if report.ok else EXIT_FAILED
 
 

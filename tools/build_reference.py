@@ -3,12 +3,15 @@
 Run from the project root with the real data beside the checkout:
     python tools/build_reference.py [--shared ../shared/data]
 The outputs are small CSV files of facts (station coordinates, postcode-district
-centroids, holiday dates, 1-km grid cells of incident density) and are committed;
+centroids, holiday dates, 1-km grid cells of incident density, the distributions the
+demo-data generator is calibrated on) and are committed;
 the project never needs the source files at run time.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -39,37 +42,63 @@ def _write(df: pd.DataFrame, name: str, source: str) -> None:
     print(f"wrote {path.relative_to(OUT.parent.parent)} ({len(df)} rows)")
 
 
-def locate_station(name: str, incidents: pd.DataFrame, travel: pd.DataFrame) -> tuple[float, float]:
-    """Estimate a station's grid position from straight-line distances to incidents it attended.
+def _distance_rows(name: str, incidents: pd.DataFrame, travel: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """Return incident x, y and the published station-to-incident distance for a station's travel rows."""
+    rows = travel[travel.DeployedFromStation_Name == name].merge(incidents, on="IncidentNumber")
+    x = rows.Easting_m.fillna(rows.Easting_rounded).to_numpy(float)
+    y = rows.Northing_m.fillna(rows.Northing_rounded).to_numpy(float)
+    return x, y, rows.DistanceMetres.to_numpy(float)
+
+
+def locate_station(name: str, incidents: pd.DataFrame, travel: pd.DataFrame) -> tuple[float, float, float, int]:
+    """Estimate a station's grid position from LFB's straight-line distances to incidents it attended.
 
     Multilateration: least squares on |station - incident| = DistanceMetres over the incidents of the
     travel-time file that are also in the incident sample, started at the median of the station's ground.
-    On the stations whose coordinates are known this lands a median 66 m from them.
+    Returns easting, northing, the largest residual (m) and the number of incidents used.
     """
-    rows = travel[travel.DeployedFromStation_Name == name].merge(incidents, on="IncidentNumber")
-    if len(rows) < 3:
-        raise ValueError(f"cannot locate {name}: only {len(rows)} incidents with a known distance")
-    x = rows.Easting_m.fillna(rows.Easting_rounded).to_numpy(float)
-    y = rows.Northing_m.fillna(rows.Northing_rounded).to_numpy(float)
-    d = rows.DistanceMetres.to_numpy(float)
+    x, y, d = _distance_rows(name, incidents, travel)
+    if len(d) < 3:
+        raise ValueError(f"cannot locate {name}: only {len(d)} incidents with a known distance")
     ground = incidents[incidents.IncidentStationGround == name]
     p = np.array([ground.Easting_rounded.median(), ground.Northing_rounded.median()], dtype=float)
     for _ in range(100):
         r = np.maximum(np.hypot(x - p[0], y - p[1]), 1.0)
         jac = np.c_[(p[0] - x) / r, (p[1] - y) / r]
         p = p + np.linalg.lstsq(jac, d - r, rcond=None)[0]
-    return float(p[0]), float(p[1])
+    residual = float(np.abs(np.hypot(x - p[0], y - p[1]) - d).max())
+    return float(p[0]), float(p[1]), residual, len(d)
+
+
+def checked_position(name: str, lat: float, lon: float, incidents: pd.DataFrame,
+                     travel: pd.DataFrame) -> tuple[float, float, str]:
+    """Return a station's coordinates, replaced by the multilaterated ones when the source's are missing or
+    clearly disagree with LFB's own distances (>= 5 incidents fitting within 60 m, source > 250 m away)."""
+    missing = lat == 0 and lon == 0
+    try:
+        e, n, residual, used = locate_station(name, incidents, travel)
+    except ValueError:
+        if missing:
+            raise
+        return lat, lon, ""
+    e0, n0 = wgs84_to_bng(lat, lon)
+    offset = float(np.hypot(e - e0, n - n0))
+    if missing or (used >= 5 and residual < 60 and offset > 250):
+        new_lat, new_lon = (float(v) for v in bng_to_wgs84(e, n))
+        why = "no coordinates in the source" if missing else f"source position {offset:,.0f} m off"
+        return new_lat, new_lon, f"{name}: {why}; located from {used} LFB distances (max residual {residual:.0f} m)"
+    return lat, lon, ""
 
 
 def build_stations(shared: Path, incidents: pd.DataFrame) -> None:
     """Stations with coordinates, grid references and the borough of their ground."""
     st = pd.read_csv(shared / "stations.csv")
     travel = pd.read_csv(shared / "travel_times_2020_2023.csv")
-    unknown = (st.latitude == 0) & (st.longitude == 0)
-    for i in st.index[unknown]:
-        lat, lon = bng_to_wgs84(*locate_station(st.station_name[i], incidents, travel))
-        st.loc[i, ["latitude", "longitude"]] = float(lat), float(lon)
-        print(f"located {st.station_name[i]} (no coordinates in the source) at {float(lat):.5f}, {float(lon):.5f}")
+    for i in st.index[st.brigade == "London Fire Brigade"]:
+        lat, lon, note = checked_position(st.station_name[i], st.latitude[i], st.longitude[i], incidents, travel)
+        if note:
+            st.loc[i, ["latitude", "longitude"]] = lat, lon
+            print(f"station {note}")
     borough = incidents.groupby("IncidentStationGround")["IncGeo_BoroughName"].agg(_mode)
     e, n = wgs84_to_bng(st.latitude, st.longitude)
     out = pd.DataFrame({
@@ -84,8 +113,9 @@ def build_stations(shared: Path, incidents: pd.DataFrame) -> None:
         "northing": np.round(n, 1),
     })
     _write(out, "stations.csv", "# source: LFB station list with coordinates (London Datastore / LFB, OGL v3); "
-           "borough = most frequent borough of the station ground's incidents in the 2023 sample; Leyton and "
-           "Woodford (no coordinates in the source) located from LFB travel distances (tools/build_reference.py)\n")
+           "borough = most frequent borough of the station ground's incidents in the 2023 sample; stations without "
+           "coordinates, or whose published position disagrees with LFB's own station-to-incident distances, "
+           "located from those distances (tools/build_reference.py: checked_position)\n")
 
 
 def build_postcodes(shared: Path, incidents: pd.DataFrame) -> None:
@@ -147,6 +177,297 @@ def build_calendar(shared: Path) -> None:
            "as compiled in the LFB research calendar; later years follow rules in lfb/reference.py\n")
 
 
+# ---- demo-data calibration ------------------------------------------------------------------
+
+DEMO_SOURCE = ("# source: London Fire Brigade incident records 2023 sample (Jan-Sep) and per-vehicle travel "
+               "times 2020-2023 (London Datastore, Open Government Licence v3), {extra}\n")
+TRAVEL_EDGES_M = (0, 250, 500, 750, 1000, 1250, 1500, 1750, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 8000, 16000)
+U_KNOTS = (0.0025, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.9975)
+MAX_PUMPS = 10
+
+
+def _r(values, digits: int = 5) -> list:
+    """Return numbers as a plain list rounded for a compact, stable JSON table."""
+    return [round(float(v), digits) for v in np.asarray(values, dtype=float)]
+
+
+def _smooth_circular(values: np.ndarray, kernel: tuple[float, ...]) -> np.ndarray:
+    """Smooth a 24-hour profile with a symmetric kernel, wrapping round midnight."""
+    k = np.asarray(kernel, float) / sum(kernel)
+    half = len(k) // 2
+    padded = np.concatenate([values[-half:], values, values[:half]])
+    return np.convolve(padded, k, mode="valid")
+
+
+def _stop_keys(incidents: pd.DataFrame, min_rows: int = 20) -> dict[str, str]:
+    """Map each stop code to itself, or a rare one to its incident group's commonest stop code."""
+    counts = incidents.groupby(["IncidentGroup", "StopCodeDescription"]).size()
+    keys = {}
+    for (group, stop), n in counts.items():
+        keys[stop] = stop if n >= min_rows else counts[group].idxmax()
+    return keys
+
+
+def _travel_model(travel: pd.DataFrame) -> tuple[dict, pd.Series]:
+    """Fit travel time ~ distance curve x hour x station x residual quantiles by distance band."""
+    d = travel.DistanceMetres.clip(lower=25.0).to_numpy()
+    y = np.log(travel.TravelTimeSeconds.clip(lower=1.0).to_numpy())
+    edges = np.asarray(TRAVEL_EDGES_M, float)
+    band = np.clip(np.digitize(d, edges) - 1, 0, len(edges) - 2)
+    frame = pd.DataFrame({"band": band, "d": d, "y": y, "hour": travel.HourOfCall.to_numpy(),
+                          "station": travel.DeployedFromStation_Name.to_numpy()})
+    by_band = frame.groupby("band")
+    centre, median = by_band.d.median().to_numpy(), by_band.y.median().to_numpy()
+    frame["r"] = frame.y - np.interp(np.log(frame.d), np.log(centre), median)
+    hour = frame.groupby("hour").r.median().reindex(range(24)).fillna(0.0)
+    frame["r"] -= frame.hour.map(hour)
+    stats = frame.groupby("station").r.agg(["median", "size"])
+    station = stats["median"] * stats["size"] / (stats["size"] + 50.0)  # shrunk towards no effect
+    frame["r"] -= frame.station.map(station)
+    year = travel.IncidentNumber.astype(str).str.extract(r"(\d{4})$")[0].astype(int).to_numpy()
+    by_year = frame.r.groupby(year).median()
+    quantiles = [_r(np.quantile(g.r, U_KNOTS), 4) for _, g in frame.groupby("band")]
+    seconds = np.exp(frame.y).groupby(frame.band)
+    model = {
+        "band_edges_m": list(TRAVEL_EDGES_M),
+        "band_centre_m": _r(centre, 1),
+        "band_median_s": _r(np.exp(median), 1),
+        "hour_factor": _r(np.exp(hour.to_numpy()), 4),
+        "year_factor": {str(y): round(float(np.exp(v)), 4) for y, v in by_year.items()},
+        "residual_knots": list(U_KNOTS),
+        "residual_quantiles": quantiles,
+        "real_p10_s": _r(seconds.quantile(0.1), 1),
+        "real_p90_s": _r(seconds.quantile(0.9), 1),
+        "real_rows": [int(v) for v in seconds.size()],
+    }
+    return model, np.exp(station)
+
+
+def _type_factors(incidents: pd.DataFrame, coords: pd.DataFrame, keys: dict[str, str]) -> dict:
+    """Attendance effects of stop code and property category beyond distance (log-median, shrunk)."""
+    x = incidents[incidents.FirstPumpArriving_AttendanceTime.notna()]
+    xy = coords.set_index("station_name").loc[x.FirstPumpArriving_DeployedFromStation, ["easting", "northing"]]
+    xy = xy.to_numpy(float)
+    dist = np.hypot(xy[:, 0] - x.Easting_rounded.to_numpy(), xy[:, 1] - x.Northing_rounded.to_numpy())
+    ld, ly = np.log(np.clip(dist, 50, None)), np.log(x.FirstPumpArriving_AttendanceTime.clip(lower=30).to_numpy())
+    resid = pd.Series(ly - np.polyval(np.polyfit(ld, ly, 2), ld), index=x.index)
+    out = {}
+    for name, col in (("stop_code", x.StopCodeDescription.map(keys)), ("property_category", x.PropertyCategory)):
+        stats = resid.groupby(col).agg(["median", "size"])
+        effect = (stats["median"] - resid.median()) * stats["size"] / (stats["size"] + 100.0)
+        out[name] = {k: round(float(np.exp(v)), 4) for k, v in effect.items()}
+    return out
+
+
+def _hour_profiles(incidents: pd.DataFrame, keys: dict[str, str], when: pd.Series) -> dict:
+    """Hour-of-call probabilities by stop-code key and day type (weekday / weekend)."""
+    hour = incidents.HourOfCall.astype(int)
+    weekend = when.dt.day_of_week >= 5
+    key = incidents.StopCodeDescription.map(keys)
+    overall = np.bincount(hour, minlength=24).astype(float)
+    overall /= overall.sum()
+    out: dict[str, dict[str, list]] = {"weekday": {}, "weekend": {}}
+    base = {}
+    for day, mask in (("weekday", ~weekend), ("weekend", weekend)):
+        counts = np.bincount(hour[mask], minlength=24).astype(float)
+        base[day] = _smooth_circular(counts / counts.sum(), (1, 2, 1))
+    for k in sorted(set(keys.values())):
+        counts = np.bincount(hour[key == k], minlength=24).astype(float)
+        counts = _smooth_circular(counts, (1, 2, 3, 2, 1))
+        ratio = (counts + 200 * overall) / (counts.sum() + 200) / overall
+        for day in out:
+            p = base[day] * ratio
+            out[day][k] = _r(p / p.sum(), 5)
+    return out
+
+
+def _month_factors(incidents: pd.DataFrame, keys: dict[str, str], when: pd.Series) -> tuple[list, dict]:
+    """Relative daily incident rate by month and each stop-code key's share by month."""
+    month = when.dt.month
+    days = when.dt.normalize().groupby(month).nunique()
+    rate = incidents.groupby(month).size() / days
+    rate = 0.5 * rate + 0.5 * rate.mean()  # one year's weather is noise; keep half of it
+    seen = sorted(rate.index)
+    cool = rate.loc[[m for m in (1, 2, 3) if m in rate.index]].mean()
+    rates = np.array([rate.get(m, cool) for m in range(1, 13)])
+    key = incidents.StopCodeDescription.map(keys)
+    share = pd.crosstab(key, month)
+    overall = share.sum(axis=0)
+    factors = {}
+    for k, row in share.iterrows():
+        p_key = row.sum() / overall.sum()
+        by_month = (row + 50 * p_key) / (overall + 50) / p_key
+        cool_k = by_month.loc[[m for m in (1, 2, 3) if m in seen]].mean()
+        factors[k] = _r([by_month.get(m, cool_k) for m in range(1, 13)], 4)
+    return _r(rates / rates.mean(), 4), factors
+
+
+def _pump_distributions(incidents: pd.DataFrame, keys: dict[str, str]) -> dict:
+    """Number of pumps attending, by 'stop key|property category' (enough rows) and by stop key."""
+    x = incidents[incidents.FirstPumpArriving_AttendanceTime.notna() & incidents.NumPumpsAttending.notna()]
+    pumps = x.NumPumpsAttending.clip(upper=MAX_PUMPS).astype(int)
+    key = x.StopCodeDescription.map(keys)
+    out = {}
+    for k, group in pumps.groupby(key):
+        out[k] = _r(np.bincount(group, minlength=MAX_PUMPS + 1)[1:] / len(group), 5)
+    for (k, cat), group in pumps.groupby([key, x.PropertyCategory]):
+        if len(group) >= 40:
+            out[f"{k}|{cat}"] = _r(np.bincount(group, minlength=MAX_PUMPS + 1)[1:] / len(group), 5)
+    return out
+
+
+def _no_first_pump(incidents: pd.DataFrame, keys: dict[str, str]) -> dict:
+    """Share of incidents with no first-pump attendance time, by 'stop key|special service type'."""
+    missing = incidents.FirstPumpArriving_AttendanceTime.isna()
+    key = incidents.StopCodeDescription.map(keys)
+    special = incidents.SpecialServiceType.fillna("")
+    out = {k: round(float(v), 4) for k, v in missing.groupby(key).mean().items()}
+    for (k, s), group in missing.groupby([key, special]):
+        if s and len(group) >= 20:
+            out[f"{k}|{s}"] = round(float(group.mean()), 4)
+    return out
+
+
+ON_SCENE_MEDIAN_MIN = {"False Alarm": 7.0, "Fire": 15.0, "Special Service": 15.0}  # assumed body of the curve
+
+
+def _busy_minutes(incidents: pd.DataFrame) -> dict:
+    """Lognormal minutes a pump stays at the scene, by incident group: assumed median, tail from pump minutes.
+
+    Pump minutes are published rounded up to at least 60, so only their tail is seen: sigma is set so that a
+    one-pump incident (about 5 minutes to arrive) passes 60 pump minutes as often as in the sample.
+    """
+    from statistics import NormalDist
+
+    x = incidents[(incidents.NumPumpsAttending == 1) & incidents.FirstPumpArriving_AttendanceTime.notna()]
+    out = {}
+    for group, minutes in x.groupby("IncidentGroup").PumpMinutesRounded:
+        over = float(np.clip((minutes > 60).mean(), 0.002, 0.4))
+        median = ON_SCENE_MEDIAN_MIN[group]
+        sigma = (np.log(55.0) - np.log(median)) / NormalDist().inv_cdf(1 - over)
+        out[group] = {"median_min": median, "sigma": round(float(sigma), 4), "share_over_60": round(over, 4)}
+    return out
+
+
+def _notional_cost_rates(shared: Path, incidents: pd.DataFrame, when: pd.Series) -> dict:
+    """Notional cost (pounds) per pump hour by fiscal year (April start), from the records."""
+    rates: dict[int, float] = {}
+    fiscal = when.dt.year - (when.dt.month < 4).astype(int)
+    per_hour = incidents["Notional Cost (£)"] / (incidents.PumpMinutesRounded / 60.0)
+    for year, values in per_hour.groupby(fiscal):
+        rates[int(year)] = float(values.median())
+    for name, hours_col in (("incidents_2009_first_rows.csv", "PumpMinutesRounded"),
+                            ("incidents_2020_first_rows.csv", "PumpHoursRoundUp")):
+        raw = pd.read_csv(shared / "raw_format_samples" / name)
+        day = pd.to_datetime(raw.DateOfCall, format="mixed", dayfirst=True)
+        hours = raw[hours_col] / (60.0 if hours_col == "PumpMinutesRounded" else 1.0)
+        ok = hours.notna() & raw["Notional Cost (£)"].notna()
+        year = int((day.dt.year - (day.dt.month < 4).astype(int))[ok].iloc[0])
+        rates.setdefault(year, float((raw["Notional Cost (£)"][ok] / hours[ok]).median()))
+    years = sorted(rates)
+    recent = [y for y in years if y >= 2019]
+    growth = (rates[recent[-1]] / rates[recent[0]]) ** (1 / (recent[-1] - recent[0])) - 1
+    return {"by_fiscal_year": {str(y): round(rates[y]) for y in years}, "yearly_growth": round(growth, 4)}
+
+
+def _demo_stations(incidents: pd.DataFrame, st: pd.DataFrame, travel_factor: pd.Series) -> pd.DataFrame:
+    """Stations with pump count (inferred from the sample), travel-time factor and ground workload."""
+    multi = incidents[(incidents.NumPumpsAttending >= 2) & incidents.SecondPumpArriving_DeployedFromStation.notna()]
+    same = (multi.SecondPumpArriving_DeployedFromStation == multi.FirstPumpArriving_DeployedFromStation)
+    share = same.groupby(multi.FirstPumpArriving_DeployedFromStation).agg(["mean", "size"])
+    two = share[(share["mean"] >= 0.2) & (share["size"] >= 8)].index
+    ground = incidents.IncidentStationGround.value_counts()
+    out = pd.DataFrame({
+        "station_code": st.station_code,
+        "station_name": st.station_name,
+        "is_lfb": st.is_lfb,
+        "pumps": np.where(st.station_name.isin(two), 2, 1),
+        "travel_factor": st.station_name.map(travel_factor).fillna(1.0).round(4),
+        "ground_incidents": st.station_name.map(ground).fillna(0).astype(int),
+    })
+    return out
+
+
+def _compact_json(value: object) -> str:
+    """Return indented JSON with each list of numbers kept on one line."""
+    text = json.dumps(value, indent=1, ensure_ascii=False)
+    return re.sub(r"\[\s+([-+\d.eE,\s]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
+
+
+def build_demo_calibration(shared: Path, incidents: pd.DataFrame) -> None:
+    """Distributions the demo-data generator (lfb/demo.py) is calibrated on, as three compact tables."""
+    incidents = incidents.copy()
+    when = pd.to_datetime(incidents.DateOfCall)
+    keys = _stop_keys(incidents)
+    travel = pd.read_csv(shared / "travel_times_2020_2023.csv")
+    st = pd.read_csv(OUT / "stations.csv", skiprows=1)  # built above: coordinates of every station known
+    travel_model, station_factor = _travel_model(travel)
+    _write(_demo_stations(incidents, st, station_factor), "demo_stations.csv", DEMO_SOURCE.format(
+        extra="pumps = 2 where the sample shows both pumps of a station attending together, travel_factor = the "
+              "station's travel-time effect beyond distance and hour (shrunk), ground_incidents = sample incidents "
+              "on its ground"))
+
+    columns = {"IncidentGroup": "incident_group", "StopCodeDescription": "stop_code",
+               "SpecialServiceType": "special_service_type", "PropertyCategory": "property_category",
+               "PropertyType": "property_type", "AddressQualifier": "address_qualifier"}
+    types = incidents.fillna({"SpecialServiceType": ""}).groupby(list(columns)).agg(
+        count=("IncidentNumber", "size"), redacted=("Postcode_full", lambda s: int(s.isna().mean() > 0.5)))
+    types = types.reset_index().rename(columns=columns)
+    redacted_types = types.groupby(["property_category", "property_type"]).redacted.max()
+    types["redacted"] = [redacted_types[(c, t)] for c, t in zip(types.property_category, types.property_type)]
+    types.insert(0, "stop_key", types.stop_code.map(keys))
+    _write(types.sort_values(["incident_group", "stop_code", "count"], ascending=[True, True, False]),
+           "demo_incident_types.csv", DEMO_SOURCE.format(
+               extra="joint mix of incident type, property and address qualifier with sample counts; redacted = "
+                     "the published files blank the exact location of this property type"))
+
+    month_rate, month_type = _month_factors(incidents, keys, when)
+    weekday = incidents.groupby(when.dt.day_of_week).size() / when.dt.normalize().groupby(when.dt.day_of_week).nunique()
+    first = incidents.FirstPumpArriving_AttendanceTime.dropna()
+    calls = incidents.NumCalls.fillna(1).clip(lower=1).astype(int)
+    calibration = {
+        "stop_keys": keys,
+        "hour_profile": _hour_profiles(incidents, keys, when),
+        "weekday_factor": _r(weekday / weekday.mean(), 4),
+        "month_rate": month_rate,
+        "month_type_factor": month_type,
+        "pumps": _pump_distributions(incidents, keys),
+        "no_first_pump": _no_first_pump(incidents, keys),
+        "no_first_pump_count_missing": round(float(
+            incidents.NumPumpsAttending.isna().sum() / incidents.FirstPumpArriving_AttendanceTime.isna().sum()), 4),
+        "num_calls": {k: {str(v): int(n) for v, n in sorted(c.value_counts().items())}
+                      for k, c in calls.groupby(incidents.StopCodeDescription.map(keys))},
+        "busy_minutes": _busy_minutes(incidents),
+        "travel": travel_model,
+        "type_factor": _type_factors(incidents, st, keys),
+        "ward_missing_share": round(float(incidents.IncGeo_WardCode.isna().mean()), 5),
+        "borough_proper_case": dict(sorted(zip(incidents.IncGeo_BoroughName, incidents.ProperCase))),
+        "notional_cost_rate": _notional_cost_rates(shared, incidents, when),
+        "delay_codes": {
+            "note": "ids and descriptions as they appear in the published mobilisation files (raw format "
+                    "samples); shares approximate the full published file (most rows carry no code)",
+            "codes": [{"id": 12, "description": "Not held up", "share": 0.11},
+                      {"id": 9, "description": "Traffic, roadworks, etc", "share": 0.034},
+                      {"id": 5, "description": "Address incomplete/wrong", "share": 0.0075}],
+        },
+        "turnout": {"mean_s": 70.0, "sd_s": 38.0,
+                    "note": "LFB figure quoted in the shared data README (turnout is not in the sample)"},
+        "other_station_share": 0.10,
+        "real_figures": {
+            "first_pump_mean_s": round(float(first.mean()), 1),
+            "first_pump_quartiles_s": _r(first.quantile([0.25, 0.5, 0.75]), 1),
+            "own_ground_first_share": round(float((incidents.FirstPumpArriving_DeployedFromStation
+                                                   == incidents.IncidentStationGround)[first.index].mean()), 4),
+            "second_pump_share": round(float(incidents.SecondPumpArriving_AttendanceTime.notna().mean()), 4),
+        },
+    }
+    path = OUT / "demo_calibration.json"
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        fh.write(DEMO_SOURCE.format(extra="shared-data README figures for turnout; the first line is this comment, "
+                                          "the rest is JSON"))
+        fh.write(_compact_json(calibration) + "\n")
+    print(f"wrote {path.relative_to(OUT.parent.parent)}")
+
 def main() -> None:
     """Build every reference table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -157,6 +478,7 @@ def main() -> None:
     build_postcodes(args.shared, incidents)
     build_cells(incidents, pd.read_csv(args.shared / "stations.csv"))
     build_calendar(args.shared)
+    build_demo_calibration(args.shared, incidents)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Any
 
 from lfb.ingest import Progress
 
-MOBILISATIONS_PER_INCIDENT = 1.67  # roughly what the demo generator produces, as London does
+MOBILISATIONS_PER_INCIDENT = 1.47  # what the demo generator produces (531k mobilisations for 360k incidents)
 
 
 def _concatenate_csv(sources: list[Path], target: Path, rows: int) -> int:
@@ -45,7 +45,7 @@ def bench_ingest(rows: int = 1_000_000, *, seed: int = 7, progress: Any = None, 
     work = Path(keep or tempfile.mkdtemp(prefix="lfb-bench-"))
     try:
         months = 36
-        per_year = int(rows / MOBILISATIONS_PER_INCIDENT / months * 12 * 1.1) + 1
+        per_year = int(rows / MOBILISATIONS_PER_INCIDENT / months * 12 * 1.15) + 1
         made: Progress | None = progress("generate demo") if callable(progress) else None
         result = generate_demo(work / "demo", months=months, seed=seed, incidents_per_year=per_year, progress=made)
         mob_files = sorted(p for p in result.paths if "mobilisations" in p.name)

@@ -68,3 +68,86 @@ def bench_ingest(rows: int = 1_000_000, *, seed: int = 7, progress: Any = None, 
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command; return its wall seconds, its peak resident memory (MB, polled) and its output."""
+    import psutil
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watched, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    output = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[2:])} failed:\n{output}")
+    return time.perf_counter() - started, peak / 1e6, output
+
+
+def _percentiles_ms(samples: list[float]) -> tuple[float, float]:
+    """Return p50 and p95 of durations in seconds, in milliseconds."""
+    import numpy as np
+
+    return float(np.percentile(samples, 50) * 1000), float(np.percentile(samples, 95) * 1000)
+
+
+def bench_model(*, incidents_per_year: int = 135_000, seed: int = 7, progress: Any = None,
+                keep: Path | None = None) -> dict:
+    """Generate 3 London-scale demo years, train, and time single predictions, station ranking and batches."""
+    import dataclasses
+
+    import numpy as np
+
+    from lfb.config import get_settings
+    from lfb.serving import Predictor, predict_batch
+    from lfb.store import connect
+
+    work = Path(keep or tempfile.mkdtemp(prefix="lfb-bench-model-"))
+    try:
+        env = dict(os.environ, LFB_DATA_DIR=str(work / "data"), LFB_MODELS_DIR=str(work / "models"))
+        env.pop("LFB_DB", None)
+        py = [sys.executable, "-m", "lfb", "--no-progress"]
+        _run_measured(py + ["demo", "--months", "36", "--seed", str(seed), "--incidents-per-year",
+                            str(incidents_per_year)], env)
+        train_s, train_mb, train_out = _run_measured(py + ["train"], env)
+        settings = dataclasses.replace(get_settings(), data_dir=work / "data", models_dir=work / "models",
+                                       db_path=work / "data" / "lfb.db")
+        db = connect(settings.db_path)
+        pumps = db.execute("SELECT COUNT(*) FROM attendances").fetchone()[0]
+        predictor = Predictor.from_registry(db, settings)
+        rng = np.random.default_rng(seed)
+        st = predictor.metadata["categories"]["station_code"]
+        last = predictor.time_range[1]
+        places = [f"{51.40 + rng.uniform(0, 0.2):.5f},{-0.30 + rng.uniform(0, 0.35):.5f}" for _ in range(300)]
+        singles, ranks = [], []
+        for i, place in enumerate(places):
+            t = time.perf_counter()
+            predictor.predict_one(st[i % len(st)], place, last, "Fire", stop_code="Primary Fire",
+                                  property_category="Dwelling")
+            singles.append(time.perf_counter() - t)
+        for place in places[:100]:
+            t = time.perf_counter()
+            predictor.rank_stations(place, last, "Fire", nearest=0)
+            ranks.append(time.perf_counter() - t)
+        newest = sorted((work / "data" / "demo").glob("lfb-demo-incidents-*.csv"))[-1]
+        batch = predict_batch(predictor, newest, work / "batch_out.csv")
+        one50, one95 = _percentiles_ms(singles)
+        rank50, rank95 = _percentiles_ms(ranks)
+        result = {"pump_attendances": pumps, "train_seconds": round(train_s, 1), "train_peak_mb": round(train_mb),
+                  "single_prediction_ms": {"p50": round(one50, 2), "p95": round(one95, 2)},
+                  "rank_all_stations_ms": {"p50": round(rank50, 2), "p95": round(rank95, 2)},
+                  "batch": batch, "train_output": train_out.strip().splitlines()[-14:]}
+        result["summary"] = (
+            f"{pumps:,} pump attendances (3 demo years): training {train_s:.0f} s, peak memory {train_mb:,.0f} MB; "
+            f"single prediction p50 {one50:.1f} ms / p95 {one95:.1f} ms; ranking all 102 stations p50 {rank50:.1f} "
+            f"ms / p95 {rank95:.1f} ms; batch {batch['rows_per_second']:,} rows/s ({batch['rows']:,} incident "
+            f"records read, checked, estimated and written)")
+        return result
+    finally:
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)

@@ -150,6 +150,161 @@ def cmd_bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _month(text: str | None) -> str | None:
+    """Return 'YYYY-MM' from a date or month given on the command line."""
+    return None if text is None else str(text)[:7]
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Train a candidate model and promote it if the rule says so."""
+    from lfb.evaluation import format_report
+    from lfb.training import train
+
+    result = train(jobs.open_store(settings), settings, until=_month(args.until), test_months=args.test_months,
+                   who=args.who)
+    print(format_report(result.metadata["evaluation"], title=f"\n{result.version}: held-out test window "
+                        f"{result.metadata['windows']['test_from']}..{result.metadata['windows']['test_until']}"))
+    print(f"training took {result.metadata['train_seconds']:.0f} s; champion: "
+          f"{result.version if result.promoted else 'unchanged'}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    """Score the champion (or a version) on stored data or a file."""
+    from lfb.evaluation import format_report
+    from lfb.scoring import score_version
+
+    report = score_version(jobs.open_store(settings), settings, version=args.version, file=args.file,
+                           since=args.since)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return EXIT_OK
+    print(format_report(report, title=f"{report['version']} on {report['source']}"))
+    if report.get("warning"):
+        print(f"warning: {report['warning']}")
+    return EXIT_OK
+
+
+def _predictor(settings: Settings, version: str | None = None):
+    """Return the serving predictor, printing its warning if it fell back."""
+    from lfb.serving import Predictor
+
+    predictor = Predictor.from_registry(jobs.open_store(settings), settings, version)
+    if predictor.warning:
+        print(f"warning: {predictor.warning}", file=sys.stderr)
+    return predictor
+
+
+def _types(args: argparse.Namespace) -> dict[str, str | None]:
+    """Return the incident-type options given on the command line."""
+    return {name: getattr(args, name) for name in ("stop_code", "special_service_type", "property_category",
+                                                   "property_type", "address_qualifier")}
+
+
+def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
+    """Estimate one pump's arrival, or rank the nearest stations."""
+    predictor = _predictor(settings, args.version)
+    when = args.time or "now"
+    if args.rank:
+        estimates = predictor.rank_stations(args.location, when, args.incident_group, nearest=args.rank,
+                                            home_station=not args.away, **_types(args))
+    else:
+        if not args.station:
+            raise ValueError("give --station (or --rank N to compare the nearest stations)")
+        estimates = [predictor.predict_one(args.station, args.location, when, args.incident_group,
+                                           home_station=not args.away, **_types(args))]
+    if args.json:
+        print(json.dumps([e.as_dict() for e in estimates], indent=2))
+        return EXIT_OK
+    demo = " (model trained on DEMO data)" if predictor.metadata.get("is_demo") else ""
+    print(f"model {predictor.version}{demo}: median = central estimate, P90 = upper bound")
+    for e in estimates:
+        flag = f"  ⚠ {e.flag_reason}" if e.flag else ""
+        print(f"  {e.station_code} {e.station_name:<20} median {e.median_s:5.0f} s  P90 {e.p90_s:5.0f} s  "
+              f"P(>6 min) {e.p_over_360:4.0%}  {e.distance_m / 1000:4.1f} km{flag}")
+    for note in estimates[0].notes:
+        print(f"  note: {note}")
+    return EXIT_OK
+
+
+def cmd_predict_batch(args: argparse.Namespace, settings: Settings) -> int:
+    """Estimate every row of a file."""
+    from lfb.serving import predict_batch
+
+    result = predict_batch(_predictor(settings, args.version), args.input, args.output)
+    print(f"{result['estimated']:,} of {result['rows']:,} rows estimated ({result['errors']:,} refused, see the "
+          f"error column) in {result['seconds']:.2f} s = {result['rows_per_second']:,} rows/s -> {result['out']}")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    """List, show, promote or roll back model versions."""
+    from lfb import registry
+
+    db = jobs.open_store(settings)
+    if args.action == "list":
+        rows = registry.list_versions(db)
+        if args.json:
+            print(json.dumps(rows, indent=2, default=str))
+            return EXIT_OK
+        if not rows:
+            print("no model versions yet: train one with `python -m lfb train`")
+        for r in rows:
+            mark = "*" if r["champion"] else " "
+            demo = " demo" if r["is_demo"] else ""
+            print(f"{mark} {r['version']}  data ..{r['data_until']}  test {r['test_from']}..{r['test_until']}  "
+                  f"MAE {r['mae']:.1f} s  P90 cov {r['p90_coverage']:.1%}  lift {r['lift_vs_distance']:+.1%}"
+                  f"{demo}\n      {r['decision']}")
+        return EXIT_OK
+    if args.action == "show":
+        version = args.version or registry.champion(db)
+        if not version:
+            raise registry.RegistryError("no champion yet; give a version")
+        metadata = registry.read_metadata(settings.models_dir, version)
+        print(json.dumps(metadata, indent=2, default=str) if args.json else json.dumps(
+            {k: metadata[k] for k in ("version", "created", "code_version", "is_demo", "windows", "data_until", "rows",
+                                      "iterations", "ensemble", "refit", "train_seconds", "decision")
+             if k in metadata} | {"evaluation": {k: metadata["evaluation"][k] for k in
+                                                 ("n", "mae", "rmse", "r2", "p90_coverage", "lift")},
+                                  "risk_groups": len(metadata["risks"]["groups"])}, indent=2, default=str))
+        return EXIT_OK
+    if args.action == "promote":
+        if not args.version:
+            raise ValueError("give the version to promote")
+        previous = registry.set_champion(db, settings.models_dir, args.version, who=args.who, action="manual promote",
+                                         reason=args.reason or "manual promotion")
+        print(f"champion: {args.version} (was {previous or 'none'})")
+        return EXIT_OK
+    target = registry.rollback(db, settings.models_dir, who=args.who, reason=args.reason or "manual rollback")
+    print(f"rolled back: champion is {target} again")
+    return EXIT_OK
+
+
+def cmd_backtest_refit(args: argparse.Namespace, settings: Settings) -> int:
+    """Measure whether refitting the served model on the newest months helps."""
+    from lfb.training import refit_backtest
+
+    result = refit_backtest(jobs.open_store(settings), settings, test_months=args.test_months)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return EXIT_OK
+    w = result["window"]
+    for label, r in result["results"].items():
+        print(f"{label:<9} trained up to {r['trained_until']}: MAE {r['mae']:.1f} s, P90 coverage "
+              f"{r['p90_coverage']:.1%} on {w[0]}..{w[1]} ({r['n']:,} pumps)")
+    print(f"refit {'helps' if result['refit_helps'] else 'does not help'}: MAE {result['mae_gain_s']:+.1f} s")
+    return EXIT_OK
+
+
+def cmd_bench_model(args: argparse.Namespace, settings: Settings) -> int:
+    """Measure training and serving on London-scale demo data."""
+    from lfb.bench import bench_model
+
+    result = bench_model(incidents_per_year=args.incidents_per_year, progress=args.progress)
+    print(json.dumps(result, indent=2) if args.json else result["summary"])
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m lfb", description="London Fire Brigade response-time "
@@ -192,6 +347,59 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clear-demo", help="delete all demo rows from the database")
     p.set_defaults(func=cmd_clear_demo)
 
+    p = sub.add_parser("train", help="train a model; the first becomes champion, later ones go through the rule")
+    p.add_argument("--until", help="last month of data to use, YYYY-MM or a date (default: all)")
+    p.add_argument("--test-months", type=int, help="newest months held out as the test window (default 3)")
+    p.add_argument("--who", default="cli", help="who asks (recorded in the promotions log)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score the champion (or --version) on stored data or on a record file")
+    p.add_argument("file", nargs="?", type=Path, metavar="FILE", help="incident or mobilisation file (not stored)")
+    p.add_argument("--since", type=_month, help="score on stored data from this month (YYYY-MM or a date)")
+    p.add_argument("--version", help="model version (default: the champion)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="estimate when a pump will arrive (or rank the nearest stations)")
+    p.add_argument("--station", help="station code or name, e.g. A21 or Paddington")
+    p.add_argument("--location", required=True, help="postcode ('SE1 7SG'), 'lat,lon' or 'easting,northing'")
+    p.add_argument("--time", help="date and time of the call (default: now)")
+    p.add_argument("--incident-group", required=True, help="Fire, Special Service or False Alarm")
+    p.add_argument("--stop-code", help="e.g. 'Primary Fire', 'AFA'")
+    p.add_argument("--special-service-type", help="e.g. 'RTC', 'Flooding'")
+    p.add_argument("--property-category", help="e.g. Dwelling")
+    p.add_argument("--property-type", help="e.g. 'House - single occupancy'")
+    p.add_argument("--address-qualifier", help="e.g. 'Correct incident location'")
+    p.add_argument("--away", action="store_true", help="the pump is not at its home station")
+    p.add_argument("--rank", type=int, metavar="N", help="compare the N nearest stations instead (0 = all)")
+    p.add_argument("--version", help="model version (default: the champion)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("predict-batch", help="estimate every row of a requests CSV or an incident-records file")
+    p.add_argument("input", type=Path, metavar="IN.csv")
+    p.add_argument("output", type=Path, metavar="OUT.csv")
+    p.add_argument("--version", help="model version (default: the champion)")
+    p.set_defaults(func=cmd_predict_batch)
+
+    p = sub.add_parser("models", help="list, show, promote or roll back model versions")
+    p.add_argument("action", choices=["list", "show", "promote", "rollback"])
+    p.add_argument("version", nargs="?", help="version (show, promote)")
+    p.add_argument("--reason", help="why (recorded in the promotions log)")
+    p.add_argument("--who", default="cli", help="who asks (recorded in the promotions log)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("backtest-refit", help="measure whether refitting on the newest months helps")
+    p.add_argument("--test-months", type=int, help="window length in months (default 3)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_backtest_refit)
+
+    p = sub.add_parser("bench-model", help="measure training time and memory, prediction latency and throughput")
+    p.add_argument("--incidents-per-year", type=int, default=135_000, help="scale (default 135000: ~600k pumps)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_model)
+
     p = sub.add_parser("bench-ingest", help="measure ingestion speed and memory on generated mobilisation rows")
     p.add_argument("--rows", type=int, default=1_000_000, help="mobilisation rows (default 1,000,000)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -205,11 +413,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.progress = _progress_factory(not args.no_progress and sys.stderr.isatty())
     from lfb.formats import FormatError
+    from lfb.locks import JobBusy
+    from lfb.registry import RegistryError
+    from lfb.serving import NoModel
     from lfb.store import StoreError
 
     try:
         return args.func(args, get_settings())
-    except (StoreError, FormatError, ValueError, OSError) as exc:
+    except (StoreError, FormatError, ValueError, OSError, RegistryError, NoModel, JobBusy) as exc:
         _err(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -32,6 +32,11 @@ class Settings:
     http_timeout: float = 30.0
     http_retries: int = 4
     chunk_rows: int = 50_000
+    test_months: int = 3
+    promote_margin: float = 0.01
+    coverage_tolerance: float = 0.02
+    refit_on_all: bool = True
+    model_threads: int = 2
     datasets: tuple[str, ...] = field(default=DATASTORE_DATASETS)
 
 
@@ -48,4 +53,9 @@ def get_settings() -> Settings:
         http_timeout=float(os.environ.get("LFB_HTTP_TIMEOUT", "30")),
         http_retries=int(os.environ.get("LFB_HTTP_RETRIES", "4")),
         chunk_rows=int(os.environ.get("LFB_CHUNK_ROWS", "50000")),
+        test_months=int(os.environ.get("LFB_TEST_MONTHS", "3")),
+        promote_margin=float(os.environ.get("LFB_PROMOTE_MARGIN", "0.01")),
+        coverage_tolerance=float(os.environ.get("LFB_COVERAGE_TOLERANCE", "0.02")),
+        refit_on_all=os.environ.get("LFB_REFIT_ON_ALL", "1").strip().lower() not in ("0", "false", "no"),
+        model_threads=int(os.environ.get("LFB_MODEL_THREADS", "2")),
     )

@@ -169,15 +169,38 @@ def parse_id(values: pd.Series) -> pd.Series:
     return text
 
 
+def _arrow_floats(values: pd.Series) -> pd.Series | None:
+    """Return text cells as floats through Arrow when every non-missing cell is a plain number, else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        text = pc.utf8_trim_whitespace(pa.array(values.array, type=pa.string()))
+        nulled = pc.if_else(pc.is_in(pc.utf8_lower(text), value_set=pa.array(sorted(MISSING_TOKENS))),
+                            pa.scalar(None, pa.string()), text)
+        return pd.Series(pc.cast(nulled, pa.float64()).to_numpy(zero_copy_only=False), index=values.index)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
+        return None
+
+
 def parse_float(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Return numbers as floats (missing -> NaN) and the mask of cells that are not numbers."""
-    missing = missing_mask(values)
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype(float), np.zeros(len(values), bool)
-    text = values.astype("string").str.strip().str.replace(",", "", regex=False)
-    numbers = pd.to_numeric(text.where(~missing, None), errors="coerce").astype(float)
-    bad = ~missing & numbers.isna().to_numpy(bool)
-    return numbers, bad
+    if values.dtype != object and (fast := _arrow_floats(values)) is not None:
+        return fast, np.zeros(len(values), bool)
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    unread = numbers.isna().to_numpy(bool)
+    if unread.any():
+        rest = values[unread]
+        missing = missing_mask(rest)
+        cleaned = rest.astype("string").str.strip().str.replace(",", "", regex=False)
+        again = pd.to_numeric(cleaned.where(~missing, None), errors="coerce").astype(float)
+        numbers[unread] = again.to_numpy()
+        bad = np.zeros(len(values), bool)
+        bad[np.flatnonzero(unread)] = ~missing & again.isna().to_numpy(bool)
+        return numbers, bad
+    return numbers, np.zeros(len(values), bool)
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d %b %Y", "%d-%b-%y", "%d-%b-%Y", "%d/%m/%y", "%Y/%m/%d")

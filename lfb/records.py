@@ -26,18 +26,26 @@ class Parsed:
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # (row number, reason, raw JSON)
 
 
-def _reasons(n: int) -> list[list[str]]:
-    """Return an empty list of reasons for each of `n` rows."""
-    return [[] for _ in range(n)]
+class Reasons:
+    """Why rows of a chunk are refused (kept only for the rows that have a reason)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.by_row: dict[int, list[str]] = {}
+
+    def note(self, mask: np.ndarray, text: str) -> None:
+        """Add `text` to the reasons of every row where `mask` is True."""
+        for i in np.flatnonzero(mask):
+            self.by_row.setdefault(int(i), []).append(text)
+
+    def refused(self) -> np.ndarray:
+        """Return the mask of rows with at least one reason."""
+        mask = np.zeros(self.n, bool)
+        mask[list(self.by_row)] = True
+        return mask
 
 
-def _note(reasons: list[list[str]], mask: np.ndarray, text: str) -> None:
-    """Add `text` to the reasons of every row where `mask` is True."""
-    for i in np.flatnonzero(mask):
-        reasons[i].append(text)
-
-
-def _typed(frame: pd.DataFrame, kind: str, reasons: list[list[str]]) -> dict[str, pd.Series]:
+def _typed(frame: pd.DataFrame, kind: str, reasons: Reasons) -> dict[str, pd.Series]:
     """Parse every known column of a raw frame by its published type; note unreadable cells."""
     positions = formats.match_columns(list(frame.columns), kind)
     out: dict[str, pd.Series] = {}
@@ -56,7 +64,7 @@ def _typed(frame: pd.DataFrame, kind: str, reasons: list[list[str]]) -> dict[str
             parser = {"int": formats.parse_float, "float": formats.parse_float, "date": formats.parse_date,
                       "time": formats.parse_time, "datetime": formats.parse_datetime}[col.kind]
             values, bad = parser(raw)
-            _note(reasons, bad, f"{header}: unreadable value")
+            reasons.note(bad, f"{header}: unreadable value")
             out[col.name] = values
     return out
 
@@ -68,11 +76,10 @@ def _raw_json(frame: pd.DataFrame, i: int) -> str:
                        for k, v in row.items()}, ensure_ascii=False)
 
 
-def _finish(frame: pd.DataFrame, first_row: int, reasons: list[list[str]]) -> tuple[np.ndarray, list]:
+def _finish(frame: pd.DataFrame, first_row: int, reasons: Reasons) -> tuple[np.ndarray, list]:
     """Return the mask of accepted rows and the reject tuples for the others."""
-    bad = np.array([bool(r) for r in reasons], dtype=bool)
-    rejects = [(first_row + int(i), "; ".join(reasons[i]), _raw_json(frame, int(i))) for i in np.flatnonzero(bad)]
-    return ~bad, rejects
+    rejects = [(first_row + i, "; ".join(reasons.by_row[i]), _raw_json(frame, i)) for i in sorted(reasons.by_row)]
+    return ~reasons.refused(), rejects
 
 
 def _is_demo(numbers: pd.Series) -> pd.Series:
@@ -83,16 +90,15 @@ def _is_demo(numbers: pd.Series) -> pd.Series:
 def parse_incidents(frame: pd.DataFrame, first_row: int) -> Parsed:
     """Parse a raw chunk of incident records; derive first- and second-pump attendance rows."""
     n = len(frame)
-    reasons = _reasons(n)
+    reasons = Reasons(n)
     v = _typed(frame, INCIDENTS, reasons)
-    _note(reasons, v["incident_number"].isna().to_numpy(bool), "IncidentNumber: missing")
-    _note(reasons, v["date_of_call"].isna().to_numpy(bool) & ~np.array([bool(r) for r in reasons]),
-          "DateOfCall: missing")
+    reasons.note(v["incident_number"].isna().to_numpy(bool), "IncidentNumber: missing")
+    reasons.note(v["date_of_call"].isna().to_numpy(bool) & ~reasons.refused(), "DateOfCall: missing")
     when = v["date_of_call"] + v["time_of_call"].fillna(pd.Timedelta(0))
     for name, header in (("first_pump_seconds", "FirstPumpArriving_AttendanceTime"),
                          ("second_pump_seconds", "SecondPumpArriving_AttendanceTime")):
         times = v[name]
-        _note(reasons, ((times < 0) | (times > MAX_ATTENDANCE_S)).to_numpy(bool), f"{header}: out of range")
+        reasons.note(((times < 0) | (times > MAX_ATTENDANCE_S)).to_numpy(bool), f"{header}: out of range")
     for name in ("latitude", "longitude", "easting_m", "northing_m"):
         v[name] = v[name].where(v[name] != 0)  # published files write 0 for an unknown coordinate
     ok, rejects = _finish(frame, first_row, reasons)
@@ -143,15 +149,14 @@ def derive_attendances(incidents: pd.DataFrame) -> pd.DataFrame:
 def parse_mobilisations(frame: pd.DataFrame, first_row: int) -> Parsed:
     """Parse a raw chunk of mobilisation records."""
     n = len(frame)
-    reasons = _reasons(n)
+    reasons = Reasons(n)
     v = _typed(frame, MOBILISATIONS, reasons)
-    _note(reasons, v["incident_number"].isna().to_numpy(bool), "IncidentNumber: missing")
-    _note(reasons, v["mobilisation_id"].isna().to_numpy(bool), "ResourceMobilisationId: missing")
-    already = np.array([bool(r) for r in reasons])
-    _note(reasons, v["mobilised_at"].isna().to_numpy(bool) & ~already, "DateAndTimeMobilised: missing")
+    reasons.note(v["incident_number"].isna().to_numpy(bool), "IncidentNumber: missing")
+    reasons.note(v["mobilisation_id"].isna().to_numpy(bool), "ResourceMobilisationId: missing")
+    reasons.note(v["mobilised_at"].isna().to_numpy(bool) & ~reasons.refused(), "DateAndTimeMobilised: missing")
     for name, header in (("attendance_seconds", "AttendanceTimeSeconds"), ("turnout_seconds", "TurnoutTimeSeconds"),
                          ("travel_seconds", "TravelTimeSeconds")):
-        _note(reasons, ((v[name] < 0) | (v[name] > MAX_ATTENDANCE_S)).to_numpy(bool), f"{header}: out of range")
+        reasons.note(((v[name] < 0) | (v[name] > MAX_ATTENDANCE_S)).to_numpy(bool), f"{header}: out of range")
     ok, rejects = _finish(frame, first_row, reasons)
     when = v["mobilised_at"]
     cols: dict[str, pd.Series] = {

@@ -91,6 +91,15 @@ def cell_centres_wgs84() -> tuple[np.ndarray, np.ndarray]:
     return bng_to_wgs84(cells.easting + CELL_M / 2, cells.northing + CELL_M / 2)
 
 
+@lru_cache(maxsize=1)
+def travel_priors() -> tuple[dict[str, float], dict[float, float]]:
+    """Return the usual travel-speed factor of each station code and of each hour of call (1 = average)."""
+    pri = _read("travel_priors.csv")
+    station = {str(k): float(f) for k, f in zip(pri.key[pri.kind == "station"], pri.factor[pri.kind == "station"])}
+    hour = {float(k): float(f) for k, f in zip(pri.key[pri.kind == "hour"], pri.factor[pri.kind == "hour"])}
+    return station, hour
+
+
 # ---- holidays -------------------------------------------------------------------------------
 
 def easter_sunday(year: int) -> dt.date:

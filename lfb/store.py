@@ -160,6 +160,52 @@ CREATE VIEW attendances AS
   SELECT d.* FROM mobilisations d WHERE d.derived = 1 AND NOT EXISTS (
     SELECT 1 FROM mobilisations r WHERE r.incident_number = d.incident_number AND r.derived = 0);
 """,
+    # 3: the model registry (immutable versions, champion alias, append-only promotions log) and job locks.
+    """
+CREATE TABLE model_versions (
+  version TEXT NOT NULL PRIMARY KEY,
+  created TEXT NOT NULL,
+  path TEXT NOT NULL,
+  data_from TEXT,
+  data_until TEXT,
+  test_from TEXT,
+  test_until TEXT,
+  train_rows INTEGER,
+  test_rows INTEGER,
+  mae REAL,
+  p90_coverage REAL,
+  lift_vs_distance REAL,
+  is_demo INTEGER NOT NULL DEFAULT 0,
+  train_seconds REAL,
+  decision TEXT,
+  decision_json TEXT
+);
+CREATE TABLE aliases (
+  name TEXT NOT NULL PRIMARY KEY,
+  version TEXT NOT NULL REFERENCES model_versions(version),
+  updated TEXT NOT NULL
+);
+CREATE TABLE promotions (
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  who TEXT NOT NULL,
+  action TEXT NOT NULL,
+  from_version TEXT,
+  to_version TEXT NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE TRIGGER promotions_no_update BEFORE UPDATE ON promotions
+  BEGIN SELECT RAISE(ABORT, 'the promotions log is append-only'); END;
+CREATE TRIGGER promotions_no_delete BEFORE DELETE ON promotions
+  BEGIN SELECT RAISE(ABORT, 'the promotions log is append-only'); END;
+CREATE TABLE job_locks (
+  name TEXT NOT NULL PRIMARY KEY,
+  owner TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  started TEXT NOT NULL
+);
+""",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -36,3 +36,24 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"needs the real LFB sample data in {path} (set LFB_SHARED_DATA); absent on this machine")
     return path
+
+
+FAST_MODEL = dict(max_iterations=80, learning_rate=0.3, early_stopping_rounds=20, ensemble=1, threads=1)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """Small demo data (10 months) in a store with one trained champion; shared by the model tests."""
+    from lfb import jobs
+    from lfb.model import ModelSettings
+    from lfb.training import train
+
+    root = tmp_path_factory.mktemp("trained")
+    settings = dataclasses.replace(get_settings(), data_dir=root / "data", models_dir=root / "models",
+                                   db_path=root / "data" / "lfb.db", downloads_dir=root / "data" / "downloads")
+    db = jobs.open_store(settings)
+    jobs.load_demo(db, settings, start="2024-01", months=10, incidents_per_year=5000, log=lambda _m: None)
+    result = train(db, settings, until="2024-08", test_months=2, model_settings=ModelSettings(**FAST_MODEL),
+                   log=lambda _m: None)
+    db.close()
+    return settings, result

@@ -23,6 +23,7 @@ from lfb.geo import bng_to_wgs84, wgs84_to_bng  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "lfb" / "reference"
 CELL_M = 1000
+PRIOR_LAST_YEAR = 2022  # travel priors use only years before the real sample's evaluation window
 SOURCE = ("# source: London Fire Brigade incident records 2023 sample (London Datastore, "
           "Open Government Licence v3), {extra}\n")
 
@@ -468,6 +469,31 @@ def build_demo_calibration(shared: Path, incidents: pd.DataFrame) -> None:
         fh.write(_compact_json(calibration) + "\n")
     print(f"wrote {path.relative_to(OUT.parent.parent)}")
 
+def build_travel_priors(shared: Path) -> None:
+    """Typical travel speed of each station and each hour, relative to a distance-only curve (2020-2022)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    travel = pd.read_csv(shared / "travel_times_2020_2023.csv")
+    travel = travel[travel.IncidentNumber.str[-4:].astype(int) <= PRIOR_LAST_YEAR]  # never the 2023 test months
+    d, t = travel.DistanceMetres.to_numpy(float), travel.TravelTimeSeconds.to_numpy(float)
+    bins = np.unique(np.quantile(d, np.linspace(0, 1, 41)))
+    idx = np.clip(np.searchsorted(bins, d) - 1, 0, len(bins) - 2)
+    mids = pd.Series(d).groupby(idx).median().to_numpy()
+    meds = IsotonicRegression().fit_transform(mids, pd.Series(t).groupby(idx).median().to_numpy())
+    ratio = t / np.interp(d, mids, meds)
+    codes = dict(zip(*[pd.read_csv(OUT / "stations.csv", skiprows=1)[c] for c in ("station_name", "station_code")]))
+    rows = []
+    for kind, key in (("station", travel.DeployedFromStation_Name.map(codes)), ("hour", travel.HourOfCall)):
+        stats = pd.DataFrame({"key": key, "ratio": ratio}).dropna().groupby("key").ratio.agg(["median", "size"])
+        # shrink towards 1 by sample size: factor = 1 + (median - 1) * n / (n + 50)
+        factor = 1 + (stats["median"] - 1) * stats["size"] / (stats["size"] + 50)
+        rows += [{"kind": kind, "key": k, "factor": round(f, 4), "rows": int(n)}
+                 for k, f, n in zip(stats.index, factor, stats["size"])]
+    _write(pd.DataFrame(rows), "travel_priors.csv",
+           f"# source: LFB per-vehicle travel times 2020-{PRIOR_LAST_YEAR} (London Datastore, OGL v3): median travel "
+           "time of each station and each hour of call over a distance-only curve, shrunk towards 1 by sample size\n")
+
+
 def main() -> None:
     """Build every reference table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -479,6 +505,7 @@ def main() -> None:
     build_cells(incidents, pd.read_csv(args.shared / "stations.csv"))
     build_calendar(args.shared)
     build_demo_calibration(args.shared, incidents)
+    build_travel_priors(args.shared)
 
 
 if __name__ == "__main__":

@@ -5,3 +5,4 @@ set -euo pipefail
 source "$(dirname "$0")/scripts/bootstrap.sh" requirements.txt
 python -m lfb setup
 python -m lfb status --months 3
+python -m lfb models list

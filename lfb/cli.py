@@ -40,12 +40,16 @@ def _err(message: str) -> None:
 
 def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     """Create or upgrade the database; load demo data if it is empty."""
-    db = jobs.setup(settings, demo_if_empty=not args.no_demo, progress=args.progress)
+    db = jobs.setup(settings, demo_if_empty=not args.no_demo, train_if_missing=not args.no_train,
+                    progress=args.progress)
     from lfb.status import data_status
 
     st = data_status(db)
+    from lfb.registry import champion
+
     print(f"database {settings.db_path}: schema v{st['schema_version']}, {st['incidents']:,} incidents, "
           f"{st['mobilisations']:,} mobilisations" + (" (DEMO data)" if st["demo_incidents"] else ""))
+    print(f"model in service: {champion(db) or 'none'}")
     return EXIT_OK
 
 
@@ -316,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("setup", help="create/upgrade the database; load demo data if it is empty")
     p.add_argument("--no-demo", action="store_true", help="do not load demo data into an empty database")
+    p.add_argument("--no-train", action="store_true", help="do not train a first model when none serves")
     p.set_defaults(func=cmd_setup)
 
     p = sub.add_parser("demo", help="generate DEMO data in the published schema and ingest it")

@@ -53,11 +53,17 @@ def load_demo(db: sqlite_utils.Database, settings: Settings, *, start: str | Non
     return ingest_files(db, result.paths, settings=settings, progress=progress, log=log)
 
 
-def setup(settings: Settings, *, demo_if_empty: bool = True, progress: ProgressFactory = _no_progress,
-          log: Log = print) -> sqlite_utils.Database:
-    """Prepare the store; load the default demo dataset when it holds no records yet."""
+def setup(settings: Settings, *, demo_if_empty: bool = True, train_if_missing: bool = True,
+          progress: ProgressFactory = _no_progress, log: Log = print) -> sqlite_utils.Database:
+    """Prepare the store; load the demo dataset when it holds no records; train a first model when none serves."""
+    from lfb.registry import champion
+    from lfb.training import train
+
     db = open_store(settings)
     if demo_if_empty and not has_data(db):
         log("the database is empty: loading the embedded DEMO dataset (synthetic, published LFB schema)")
         load_demo(db, settings, progress=progress, log=log)
+    if train_if_missing and has_data(db) and champion(db) is None:
+        log("no model in service: training the first one (a few minutes on London-scale data) ...")
+        train(db, settings, who="setup", log=log)
     return db

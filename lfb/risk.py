@@ -69,8 +69,9 @@ def find_risks(scored: pd.DataFrame, rule: RiskRule = RiskRule()) -> dict[str, A
         lower = wilson_lower(stats.late.to_numpy(), stats.n.to_numpy(), rule.confidence)
         for (key, row), low in zip(stats.iterrows(), lower):
             if low > overall:
-                flagged.append({"level": level, "key": key, "rows": int(row.n), "late_share": round(row.late / row.n, 4),
-                                "lower_bound": round(float(low), 4), "mean_residual_s": round(float(row.mean_residual), 1)})
+                flagged.append({"level": level, "key": key, "rows": int(row.n),
+                                "late_share": round(row.late / row.n, 4), "lower_bound": round(float(low), 4),
+                                "mean_residual_s": round(float(row.mean_residual), 1)})
     return {"rule": asdict(rule), "rule_text": rule.describe(),
             "overall_late_share": round(overall, 4), "groups": flagged}
 
@@ -104,7 +105,10 @@ def flag_usefulness(scored: pd.DataFrame, rule: RiskRule = RiskRule()) -> dict[s
     learn, check = scored[scored.month < months[-1]], scored[scored.month == months[-1]]
     mask, _ = flag_mask(find_risks(learn, rule), check["station_code"].to_numpy(), check["hour"].to_numpy())
     late = ((check["y"] - check["median"]) > rule.late_s).to_numpy()
-    share = (lambda m: round(float(late[m].mean()), 4) if m.any() else None)
+
+    def share(m: np.ndarray) -> float | None:
+        return round(float(late[m].mean()), 4) if m.any() else None
+
     return {"learned_on": f"{months[0]}..{months[-2]}", "checked_on": months[-1], "flagged_rows": int(mask.sum()),
             "unflagged_rows": int((~mask).sum()), "late_share_flagged": share(mask),
             "late_share_unflagged": share(~mask)}

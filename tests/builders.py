@@ -55,3 +55,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]], header: list[str] | None =
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+# Model settings that train in a second or two: for tests of behaviour, not of accuracy.
+FAST_MODEL = dict(max_iterations=80, learning_rate=0.3, early_stopping_rounds=20, ensemble=1, threads=1)

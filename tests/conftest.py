@@ -9,6 +9,7 @@ import pytest
 from lfb.config import get_settings
 from lfb.reference import load_stations
 from lfb.store import connect
+from tests.builders import FAST_MODEL
 
 
 @pytest.fixture
@@ -38,7 +39,6 @@ def shared_data() -> Path:
     return path
 
 
-FAST_MODEL = dict(max_iterations=80, learning_rate=0.3, early_stopping_rounds=20, ensemble=1, threads=1)
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +57,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
                    log=lambda _m: None)
     db.close()
     return settings, result
+
+
+@pytest.fixture
+def trained_copy(trained, tmp_path):
+    """A private copy of the trained store and models, which a test may change or damage."""
+    import shutil
+
+    settings, result = trained
+    shutil.copytree(settings.models_dir, tmp_path / "models")
+    for suffix in ("", "-wal", "-shm"):
+        src = settings.db_path.with_name(settings.db_path.name + suffix)
+        if src.exists():
+            shutil.copy(src, tmp_path / ("lfb.db" + suffix))
+    copy = dataclasses.replace(settings, models_dir=tmp_path / "models", db_path=tmp_path / "lfb.db")
+    return copy, connect(copy.db_path), result

@@ -7,7 +7,8 @@ from lfb import jobs
 from lfb.cli import EXIT_FAILED, EXIT_OFFLINE, EXIT_OK, build_parser, main
 from tests.builders import MOBILISATION_HEADER, mobilisation_row, write_csv
 
-COMMANDS = ["setup", "demo", "ingest", "fetch", "status", "calibration", "clear-demo", "bench-ingest"]
+COMMANDS = ["setup", "demo", "ingest", "fetch", "status", "calibration", "clear-demo", "bench-ingest", "train",
+            "evaluate", "predict", "predict-batch", "models", "backtest-refit", "bench-model"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -58,3 +59,47 @@ def test_small_demo_is_loaded_labelled_and_removed(settings, capsys):
     assert "DEMO DATA" in capsys.readouterr().out
     assert main(["clear-demo"]) == EXIT_OK
     assert db.execute("SELECT COUNT(*) FROM incidents").fetchone() == (0,)
+
+
+@pytest.fixture
+def model_env(trained, monkeypatch):
+    """Point the CLI at the shared trained store (read-only commands only)."""
+    settings, result = trained
+    monkeypatch.setenv("LFB_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("LFB_MODELS_DIR", str(settings.models_dir))
+    return result
+
+
+def test_models_list_and_show(model_env, capsys):
+    assert main(["models", "list"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.startswith(f"* {model_env.version}") and "MAE" in out and "demo" in out
+    assert main(["models", "show", "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["version"] == model_env.version
+
+
+def test_evaluate_json_has_plain_metric_keys(model_env, capsys):
+    assert main(["evaluate", "--json"]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    for key in ("mae", "rmse", "r2", "median_ae", "within_60s", "over_360_accuracy", "p90_coverage"):
+        assert key in report and key in report["baselines"]["median"] and key in report["baselines"]["distance"]
+    assert report["by_pump_order"]
+
+
+def test_predict_and_its_errors(model_env, capsys):
+    args = ["predict", "--location", "W2", "--time", "2024-09-01 10:00", "--incident-group", "Fire"]
+    assert main(args + ["--station", "A21"]) == EXIT_OK
+    assert "A21 Paddington" in capsys.readouterr().out
+    assert main(args + ["--rank", "3", "--json"]) == EXIT_OK
+    assert len(json.loads(capsys.readouterr().out)) == 3
+    assert main(args + ["--station", "Q99"]) == EXIT_FAILED
+    assert "unknown station" in capsys.readouterr().err
+    assert main(["predict", "--location", "Paris", "--incident-group", "Fire", "--station", "A21"]) == EXIT_FAILED
+    assert "cannot read location" in capsys.readouterr().err
+
+
+def test_model_commands_without_a_model(settings, capsys):
+    assert main(["predict", "--location", "W2", "--incident-group", "Fire", "--station", "A21"]) == EXIT_FAILED
+    assert "no model in service yet" in capsys.readouterr().err
+    assert main(["models", "rollback"]) == EXIT_FAILED
+    assert "nothing to roll back to" in capsys.readouterr().err

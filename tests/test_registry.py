@@ -9,20 +9,10 @@ from lfb.registry import ModelFileError, RegistryError
 
 
 @pytest.fixture
-def reg(trained, tmp_path):
-    """A copy of the trained store and models, so tests can damage it."""
-    import dataclasses
-
-    from lfb.store import connect
-
-    settings, result = trained
-    shutil.copytree(settings.models_dir, tmp_path / "models")
-    for suffix in ("", "-wal", "-shm"):
-        src = settings.db_path.with_name(settings.db_path.name + suffix)
-        if src.exists():
-            shutil.copy(src, tmp_path / ("lfb.db" + suffix))
-    copy = dataclasses.replace(settings, models_dir=tmp_path / "models", db_path=tmp_path / "lfb.db")
-    return copy, connect(copy.db_path), result.version
+def reg(trained_copy):
+    """The copied store and the champion's version id."""
+    settings, db, result = trained_copy
+    return settings, db, result.version
 
 
 def _second_version(settings, db, version, tag="b"):

@@ -1,7 +1,4 @@
 """The training job: honest report, first model becomes champion, the promotion rule, one job at a time."""
-import dataclasses
-import shutil
-
 import pytest
 
 from lfb import registry
@@ -9,20 +6,13 @@ from lfb.locks import JobBusy, job_lock
 from lfb.model import ModelSettings
 from lfb.store import connect
 from lfb.training import train
-from tests.conftest import FAST_MODEL
+from tests.builders import FAST_MODEL
 
 
 @pytest.fixture
-def store(trained, tmp_path):
+def store(trained_copy):
     """A private copy of the trained store."""
-    settings, result = trained
-    shutil.copytree(settings.models_dir, tmp_path / "models")
-    for suffix in ("", "-wal", "-shm"):
-        src = settings.db_path.with_name(settings.db_path.name + suffix)
-        if src.exists():
-            shutil.copy(src, tmp_path / ("lfb.db" + suffix))
-    copy = dataclasses.replace(settings, models_dir=tmp_path / "models", db_path=tmp_path / "lfb.db")
-    return copy, connect(copy.db_path), result
+    return trained_copy
 
 
 def test_first_training_reports_honestly_and_becomes_champion(trained):

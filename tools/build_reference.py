@@ -166,7 +166,8 @@ def build_cells(incidents: pd.DataFrame, stations: pd.DataFrame) -> None:
 def build_calendar(shared: Path) -> None:
     """Bank holidays and London school-holiday periods as compact date ranges."""
     cal = pd.read_csv(shared / "london_calendar_2009_2024.csv", parse_dates=["date"])
-    rows = [{"start": d.date(), "end": d.date(), "kind": "bank_holiday", "name": ""} for d in cal.date[cal.bank_holiday]]
+    rows = [{"start": d.date(), "end": d.date(), "kind": "bank_holiday", "name": ""}
+            for d in cal.date[cal.bank_holiday]]
     school = cal[cal.school_holiday].copy()
     school["block"] = (school.date.diff().dt.days.ne(1) | school.school_holiday_type.ne(
         school.school_holiday_type.shift())).cumsum()

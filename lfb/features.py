@@ -106,15 +106,15 @@ def geometry(station_code: np.ndarray, latitude: np.ndarray, longitude: np.ndarr
     bearing = np.arctan2(ix - sx, iy - sy)  # 0 = north, clockwise
     _codes, all_lat, all_lon = _lfb_station_arrays()
     ax, ay = _plane(all_lat, all_lon)
-    to_all = np.sqrt((ix[:, None] - ax[None, :]) ** 2 + (iy[:, None] - ay[None, :]) ** 2)
-    rank = (to_all < distance[:, None] - 1e-6).sum(axis=1) + 1.0
+    squared = (ix[:, None] - ax[None, :]) ** 2 + (iy[:, None] - ay[None, :]) ** 2
+    rank = (squared < (distance[:, None] - 1e-6) ** 2).sum(axis=1) + 1.0
     rank[~np.isfinite(distance)] = np.nan
     ground = ground_station(latitude, longitude)
     return {
         "distance_m": distance,
         "bearing_sin": np.sin(bearing), "bearing_cos": np.cos(bearing),
         "distance_rank": rank,
-        "nearest_distance_m": to_all.min(axis=1),
+        "nearest_distance_m": np.sqrt(squared.min(axis=1)),
         "own_ground": (ground == station_code).astype(float),
     }
 

@@ -152,8 +152,26 @@ def missing_mask(values: pd.Series) -> np.ndarray:
     return (values.isna() | as_text.isin(MISSING_TOKENS)).to_numpy(bool)
 
 
+def _arrow_text(values: pd.Series):
+    """Return the cells as an Arrow string array, trimmed, with missing tokens as nulls (None if not text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if values.dtype == object:
+        return None
+    try:
+        text = pc.utf8_trim_whitespace(pa.array(values.array, type=pa.string()))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return None
+    missing = pc.is_in(pc.utf8_lower(text), value_set=pa.array(sorted(MISSING_TOKENS)))
+    return pc.if_else(missing, pa.scalar(None, pa.string()), text)
+
+
 def parse_text(values: pd.Series) -> pd.Series:
     """Return stripped text with missing cells as None."""
+    fast = _arrow_text(values)
+    if fast is not None:
+        return pd.Series(fast.to_numpy(zero_copy_only=False), index=values.index, dtype=object)
     out = values.astype("string").str.strip()
     return out.where(~missing_mask(values), None).astype(object).where(lambda s: s.notna(), None)
 
@@ -248,8 +266,28 @@ def parse_date(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return parsed.dt.normalize(), ~missing & parsed.isna().to_numpy(bool)
 
 
+def _arrow_times(values: pd.Series) -> pd.Series | None:
+    """Return HH:MM:SS text cells as timedeltas through Arrow when all of them parse, else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = _arrow_text(values)
+    if text is None:
+        return None
+    parsed = pc.strptime(text, format="%H:%M:%S", unit="s", error_is_null=True)
+    if parsed.null_count != text.null_count:
+        return None
+    seconds = pc.add(pc.add(pc.multiply(pc.hour(parsed), 3600), pc.multiply(pc.minute(parsed), 60)),
+                     pc.second(parsed))
+    out = pd.to_timedelta(pc.cast(seconds, pa.float64()).to_numpy(zero_copy_only=False), unit="s")
+    return pd.Series(out, index=values.index).astype("timedelta64[ns]")
+
+
 def parse_time(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Return times of day as timedeltas and the mask of unreadable cells (HH:MM[:SS], time objects, day fractions)."""
+    fast = _arrow_times(values)
+    if fast is not None:
+        return fast, np.zeros(len(values), bool)
     missing = missing_mask(values)
     out = pd.Series(pd.NaT, index=values.index, dtype="timedelta64[ns]")
 

@@ -87,8 +87,8 @@ def _is_demo(numbers: pd.Series) -> pd.Series:
     return numbers.astype("string").str.endswith(DEMO_SUFFIX).fillna(False).astype(int)
 
 
-def parse_incidents(frame: pd.DataFrame, first_row: int) -> Parsed:
-    """Parse a raw chunk of incident records; derive first- and second-pump attendance rows."""
+def parse_incidents(frame: pd.DataFrame, first_row: int, derive: bool = True) -> Parsed:
+    """Parse a raw chunk of incident records; derive first- and second-pump attendance rows (unless told not to)."""
     n = len(frame)
     reasons = Reasons(n)
     v = _typed(frame, INCIDENTS, reasons)
@@ -114,7 +114,8 @@ def parse_incidents(frame: pd.DataFrame, first_row: int) -> Parsed:
             cols[name] = v[name]
     records = pd.DataFrame(cols, index=frame.index)[ok]
     records["is_demo"] = _is_demo(records["incident_number"])
-    return Parsed(INCIDENTS, records.reset_index(drop=True), derive_attendances(records), rejects)
+    derived = derive_attendances(records) if derive else pd.DataFrame()
+    return Parsed(INCIDENTS, records.reset_index(drop=True), derived, rejects)
 
 
 def derive_attendances(incidents: pd.DataFrame) -> pd.DataFrame:

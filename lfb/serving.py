@@ -192,11 +192,11 @@ def requests_from_records(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return requests (first-arriving station = the station) and the records of an incident-records file."""
     from lfb.features import incident_location
     from lfb.readers import RecordFile
-    from lfb.records import parse_chunk
+    from lfb.records import parse_incidents
     from lfb.reference import station_codes_by_name
 
     source = RecordFile(path)
-    parts = [parse_chunk(source.kind, chunk.frame, chunk.first_row).records for chunk in source.chunks()]
+    parts = [parse_incidents(chunk.frame, chunk.first_row, derive=False).records for chunk in source.chunks()]
     records = pd.concat(parts, ignore_index=True)
     lat, lon = incident_location(records)
     codes = station_codes_by_name()

@@ -1,4 +1,7 @@
 """The training job: honest report, first model becomes champion, the promotion rule, one job at a time."""
+import dataclasses
+
+import pandas as pd
 import pytest
 
 from lfb import registry
@@ -95,3 +98,35 @@ def test_evaluate_on_a_file_reads_it_like_ingestion_without_storing_it(store, tm
     assert db.execute("SELECT COUNT(*) FROM ingests").fetchone() == before
     stored = score_version(db, settings)
     assert stored["source"].startswith("test window") and stored["mae"] == result.metadata["evaluation"]["mae"]
+
+
+def test_evaluate_on_a_mobilisation_file_takes_incidents_from_the_store(store, tmp_path):
+    from lfb.scoring import score_version
+    from tests.builders import MOBILISATION_HEADER, mobilisation_row, write_csv
+
+    settings, db, _ = store
+    rows = db.execute("SELECT incident_number, call_datetime FROM incidents ORDER BY call_datetime DESC "
+                      "LIMIT 40").fetchall()
+    mobs = [mobilisation_row(number, str(900_000 + i), AttendanceTimeSeconds=str(200 + i),
+                             DateAndTimeMobilised=pd.Timestamp(when).strftime("%d/%m/%Y %H:%M:%S"))
+            for i, (number, when) in enumerate(rows)]
+    mobs.append(mobilisation_row("NOT-STORED", "999999"))
+    report = score_version(db, settings, file=write_csv(tmp_path / "m.csv", mobs, MOBILISATION_HEADER))
+    assert report["n"] == 40 and report["dropped"]["no matching incident or time out of range"] == 1
+
+
+def test_the_model_beats_the_distance_curve_on_real_incidents(shared_data, tmp_path):
+    """The acceptance figure: the 2023 sample, trained January-June, tested July-September."""
+    from lfb import jobs
+    from lfb.config import get_settings
+    from lfb.ingest import ingest_file
+
+    settings = dataclasses.replace(get_settings(), data_dir=tmp_path, models_dir=tmp_path / "models",
+                                   db_path=tmp_path / "real.db")
+    db = jobs.open_store(settings)
+    ingest_file(db, shared_data / "incidents_2023_sample_jan_sep.csv")
+    result = train(db, settings, test_months=3, log=lambda _m: None)
+    ev = result.metadata["evaluation"]
+    assert result.metadata["windows"]["test_from"] == "2023-07"
+    assert ev["lift"]["vs_distance"] >= 0.05
+    assert 0.85 <= ev["p90_coverage"] <= 0.95

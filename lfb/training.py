@@ -164,8 +164,9 @@ def train(db: sqlite_utils.Database, settings: Settings, *, until: str | None = 
     model_settings = model_settings or ModelSettings(threads=settings.model_threads)
     test_months = test_months or settings.test_months
     with job_lock(db, "train", owner=who):
-        log("loading pump attendances ...")
-        examples = load_examples(db, until=until)
+        real = db.execute("SELECT EXISTS(SELECT 1 FROM incidents WHERE is_demo = 0)").fetchone()[0]
+        log("loading pump attendances" + (" (real data only: demo rows are left out)" if real else " (DEMO data)"))
+        examples = load_examples(db, until=until, demo=False if real else None)
         table = feature_table(examples)
         split = time_split(table, test_months=test_months, until=until)
         w = split.windows

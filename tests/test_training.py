@@ -130,3 +130,21 @@ def test_the_model_beats_the_distance_curve_on_real_incidents(shared_data, tmp_p
     assert result.metadata["windows"]["test_from"] == "2023-07"
     assert ev["lift"]["vs_distance"] >= 0.05
     assert 0.85 <= ev["p90_coverage"] <= 0.95
+
+
+def test_training_leaves_demo_rows_out_once_real_data_is_in(store, tmp_path):
+    from lfb.ingest import ingest_file
+    from tests.builders import INCIDENT_HEADER, incident_row, write_csv
+
+    settings, db, _ = store
+    rows = [incident_row(f"{i:06d}-01{m:02d}2024", DateOfCall=f"2024-{m:02d}-{1 + i % 27:02d}",
+                         FirstPumpArriving_AttendanceTime=str(200 + 7 * i),
+                         SecondPumpArriving_AttendanceTime=str(330 + 5 * i))
+            for m in range(1, 11) for i in range(40)]
+    ingest_file(db, write_csv(tmp_path / "real.csv", rows, INCIDENT_HEADER))
+    messages = []
+    result = train(db, settings, test_months=2, model_settings=ModelSettings(**FAST_MODEL), log=messages.append)
+    assert "real data only" in messages[0]
+    assert not result.metadata["is_demo"]
+    total = result.metadata["rows"]["train"] + result.metadata["rows"]["valid"] + result.metadata["rows"]["test"]
+    assert total == 800  # 400 real incidents, two pumps each

@@ -270,7 +270,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                                       "iterations", "ensemble", "refit", "train_seconds", "decision")
              if k in metadata} | {"evaluation": {k: metadata["evaluation"][k] for k in
                                                  ("n", "mae", "rmse", "r2", "p90_coverage", "lift")},
-                                  "risk_groups": len(metadata["risks"]["groups"])}, indent=2, default=str))
+                                  "risk_groups": len(metadata["risks"]["groups"]),
+                                  "risk_flag": metadata["risks"].get("active_reason")}, indent=2, default=str))
         return EXIT_OK
     if args.action == "promote":
         if not args.version:

@@ -18,14 +18,15 @@ class RiskRule:
 
     min_rows: int = 30
     late_s: float = 60.0
-    confidence: float = 0.90
+    confidence: float = 0.99  # hundreds of groups are tested: a lax level flags noise
+    min_excess: float = 0.05  # and the excess must matter: at least 5 points above all pumps' share
     levels: tuple[str, ...] = ("station", "station_band")
 
     def describe(self) -> str:
         """Return the rule in words."""
         return (f"a station (or station and time of day) is flagged when at least {self.min_rows} of its test pumps "
-                f"show, with {self.confidence:.0%} confidence, a higher share arriving over {self.late_s:.0f} s after "
-                "the estimate than all pumps do")
+                f"arrive over {self.late_s:.0f} s after the estimate more often than all pumps do, with "
+                f"{self.confidence:.0%} confidence (Wilson lower bound) and by at least {self.min_excess:.0%} points")
 
 
 def time_band(hour: np.ndarray | pd.Series) -> np.ndarray:
@@ -68,7 +69,7 @@ def find_risks(scored: pd.DataFrame, rule: RiskRule = RiskRule()) -> dict[str, A
         stats = stats[stats.n >= rule.min_rows]
         lower = wilson_lower(stats.late.to_numpy(), stats.n.to_numpy(), rule.confidence)
         for (key, row), low in zip(stats.iterrows(), lower):
-            if low > overall:
+            if low > overall and row.late / row.n >= overall + rule.min_excess:
                 flagged.append({"level": level, "key": key, "rows": int(row.n),
                                 "late_share": round(row.late / row.n, 4), "lower_bound": round(float(low), 4),
                                 "mean_residual_s": round(float(row.mean_residual), 1)})
@@ -78,7 +79,8 @@ def find_risks(scored: pd.DataFrame, rule: RiskRule = RiskRule()) -> dict[str, A
 
 def flag_mask(risks: dict[str, Any], station_code: np.ndarray, hour: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Return which requests fall in a flagged group, and the reason for each (empty when not flagged)."""
-    by_key = {(g["level"], g["key"]): g for g in risks.get("groups", [])}
+    active = risks.get("active", True)
+    by_key = {(g["level"], g["key"]): g for g in risks.get("groups", [])} if active else {}
     stations = pd.Series(station_code).astype(str)
     keys = {"station": stations.to_numpy(), "station_band": (stations + " | " + time_band(hour)).to_numpy()}
     reasons, mask = [], np.zeros(len(stations), bool)
@@ -112,3 +114,14 @@ def flag_usefulness(scored: pd.DataFrame, rule: RiskRule = RiskRule()) -> dict[s
     return {"learned_on": f"{months[0]}..{months[-2]}", "checked_on": months[-1], "flagged_rows": int(mask.sum()),
             "unflagged_rows": int((~mask).sum()), "late_share_flagged": share(mask),
             "late_share_unflagged": share(~mask)}
+
+
+def activate(risks: dict[str, Any], usefulness: dict[str, Any]) -> dict[str, Any]:
+    """Return the risk list marked active only if the honest check showed flagged pumps arriving late more often."""
+    flagged, unflagged = usefulness.get("late_share_flagged"), usefulness.get("late_share_unflagged")
+    useful = flagged is not None and unflagged is not None and flagged > unflagged
+    reason = (f"checked on {usefulness.get('checked_on')}: flagged pumps late {flagged:.0%} vs unflagged "
+              f"{unflagged:.0%}" if flagged is not None and unflagged is not None
+              else "no flagged pump in the check month")
+    return {**risks, "active": useful,
+            "active_reason": ("in service: " if useful else "not in service (no shown value): ") + reason}

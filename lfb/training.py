@@ -20,7 +20,7 @@ from lfb.locks import job_lock
 from lfb.model import SMALL_DATA_ROWS, ModelSettings, ResponseModel
 from lfb.registry import (ModelFileError, champion, load_version, new_version_id, register, save_version,
                           set_champion)
-from lfb.risk import find_risks, flag_usefulness
+from lfb.risk import activate, find_risks, flag_usefulness
 from lfb.split import Split, month_add, time_split
 
 Log = Callable[[str], None]
@@ -127,9 +127,10 @@ def fit_and_evaluate(split: Split, model_settings: ModelSettings, log: Log) -> t
     fitted = pd.concat([split.train, split.valid])
     baselines = Baselines.fit(fitted["distance_m"].to_numpy(float), y(fitted))
     report = evaluation_report(scored, baselines)
-    risks = find_risks(scored)
+    usefulness = flag_usefulness(scored)
+    risks = activate(find_risks(scored), usefulness)
     return model, {"evaluation": report, "baselines": baselines.as_dict(), "risks": risks,
-                   "risk_usefulness": flag_usefulness(scored)}
+                   "risk_usefulness": usefulness}
 
 
 def refit_backtest(db: sqlite_utils.Database, settings: Settings, *, test_months: int | None = None,

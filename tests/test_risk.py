@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lfb.risk import RiskRule, find_risks, flag_mask, flag_usefulness, time_band, wilson_lower
+from lfb.risk import RiskRule, activate, find_risks, flag_mask, flag_usefulness, time_band, wilson_lower
 
 
 def _scored(late_station_rows=60, late_share=0.6, others=600, seed=0):
@@ -56,3 +56,14 @@ def test_usefulness_is_measured_on_a_later_month():
 def test_time_bands():
     assert time_band(np.array([0, 8, 12, 17, 23])).tolist() == [
         "night 00-07", "morning 07-10", "day 10-16", "peak 16-19", "evening 19-24"]
+
+
+def test_the_flag_serves_only_when_it_showed_value():
+    scored = _scored()
+    useful = activate(find_risks(scored), flag_usefulness(scored))
+    assert useful["active"] and useful["active_reason"].startswith("in service")
+    useless = activate(find_risks(scored), {"checked_on": "2024-03", "late_share_flagged": 0.1,
+                                            "late_share_unflagged": 0.2})
+    assert not useless["active"] and "no shown value" in useless["active_reason"]
+    mask, reasons = flag_mask(useless, np.array(["SLOW"]), np.array([3]))
+    assert not mask.any() and reasons == [""]

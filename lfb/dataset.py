@@ -88,16 +88,14 @@ def examples_from_file(path: Path, db: sqlite_utils.Database) -> Examples:
     (location, type) of each row from the database.
     """
     from lfb.ingest import ingest_file
-    from lfb.readers import RecordFile
     from lfb.store import connect
 
-    kind = RecordFile(path).kind
     scratch = connect(":memory:")
     report = ingest_file(scratch, path)
     if report.status != "ok":
         raise ValueError(f"{Path(path).name}: {report.message}")
     incidents = "incidents"
-    if kind != INCIDENTS:
+    if report.kind != INCIDENTS:
         main_path = db.execute("PRAGMA database_list").fetchall()[0][2]
         scratch.execute("ATTACH DATABASE ? AS store", [main_path])
         incidents = "store.incidents"

@@ -88,6 +88,7 @@ def scored_frame(examples: pd.DataFrame, prediction: Prediction) -> pd.DataFrame
         "month": examples["month"].to_numpy(), "station_code": examples["station_code"].to_numpy(),
         "pump_order": examples["pump_order"].fillna(0).astype(int).to_numpy(),
         "distance_m": examples["distance_m"].to_numpy(float) if "distance_m" in examples else np.nan,
+        "hour": examples["hour"].to_numpy(float) if "hour" in examples else np.nan,
     })
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lfb.geo import bng_to_wgs84
-from lfb.reference import CELL_M, holiday_flags, london_cells, stations, travel_priors
+from lfb.reference import cell_keys, cells_by_key, holiday_flags, station_codes_by_name, stations, travel_priors
 
 # Every column the model may see, and nothing else. Each is known when the dispatcher sends the pump.
 NUMERIC_FEATURES: tuple[str, ...] = (
@@ -64,15 +64,6 @@ def _station_positions() -> dict[str, tuple[float, float]]:
     return {c: (float(a), float(b)) for c, a, b in zip(st.station_code, st.latitude, st.longitude)}
 
 
-@lru_cache(maxsize=1)
-def _cell_grounds() -> dict[tuple[int, int], str]:
-    """Return the usual ground station code of every London 1-km cell."""
-    cells = london_cells()
-    codes = {name.lower(): code for code, name in zip(stations().station_code, stations().station_name)}
-    return {(int(e // CELL_M), int(n // CELL_M)): codes.get(str(g).lower(), "")
-            for e, n, g in zip(cells.easting, cells.northing, cells.station_ground)}
-
-
 _M_PER_DEG = 111_195.0
 _M_PER_DEG_LON = _M_PER_DEG * np.cos(np.radians(51.5))  # London's latitude: within 0.5% across Greater London
 
@@ -84,15 +75,17 @@ def _plane(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def ground_station(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
     """Return the usual ground station code of each location's 1-km cell ('' outside London)."""
-    from lfb.geo import wgs84_to_bng
+    cells, codes = cells_by_key(), station_codes_by_name()
+    grounds = [cells[k].station_ground if k in cells else None for k in cell_keys(latitude, longitude)]
+    return np.array([codes.get(g.lower(), "") if g else "" for g in grounds], dtype=object)
 
-    e, n = wgs84_to_bng(latitude, longitude)
-    grounds = _cell_grounds()
-    ok = np.isfinite(e) & np.isfinite(n)
-    keys = zip((np.where(ok, e, 0) // CELL_M).astype(int).tolist(), (np.where(ok, n, 0) // CELL_M).astype(int).tolist())
-    found = np.array([grounds.get(k, "") for k in keys], dtype=object)
-    found[~ok] = ""
-    return found
+
+def stations_by_distance(latitude: float, longitude: float) -> np.ndarray:
+    """Return the LFB station codes ordered by straight-line distance from one point, nearest first."""
+    codes, all_lat, all_lon = _lfb_station_arrays()
+    ax, ay = _plane(all_lat, all_lon)
+    x, y = _plane(latitude, longitude)
+    return codes[np.argsort((ax - x) ** 2 + (ay - y) ** 2, kind="stable")]
 
 
 def geometry(station_code: np.ndarray, latitude: np.ndarray, longitude: np.ndarray) -> dict[str, np.ndarray]:

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from lfb.geo import bng_to_wgs84, wgs84_to_bng
-from lfb.reference import CELL_M, in_london, london_cells, postcode_districts
+from lfb.geo import bng_to_wgs84
+from lfb.reference import cell_keys, cells_by_key, in_london, postcode_districts
 
 _POSTCODE = re.compile(r"^([A-Z]{1,2}\d[A-Z\d]?)(?:\s*(\d[A-Z]{2}))?$")
 _PAIR = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,; ]\s*(-?\d+(?:\.\d+)?)\s*$")
@@ -30,18 +29,10 @@ class Location:
     text: str
 
 
-@lru_cache(maxsize=1)
-def _cell_areas() -> dict[tuple[int, int], tuple[str | None, str | None]]:
-    """Return the usual postcode district and borough of every London 1-km cell."""
-    cells = london_cells()
-    return {(int(e // CELL_M), int(n // CELL_M)): (d if isinstance(d, str) else None, b if isinstance(b, str) else None)
-            for e, n, d, b in zip(cells.easting, cells.northing, cells.postcode_district, cells.borough_name)}
-
-
 def _area(latitude: float, longitude: float) -> tuple[str | None, str | None]:
     """Return the usual postcode district and borough of a point's 1-km cell."""
-    e, n = wgs84_to_bng(latitude, longitude)
-    return _cell_areas().get((int(float(e) // CELL_M), int(float(n) // CELL_M)), (None, None))
+    cell = cells_by_key().get(cell_keys(latitude, longitude)[0])
+    return (cell.postcode_district, cell.borough_name) if cell else (None, None)
 
 
 def _point(latitude: float, longitude: float, text: str) -> Location:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from lfb.geo import bng_to_wgs84, wgs84_to_bng
+from lfb.geo import wgs84_to_bng
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 CELL_M = 1000
@@ -63,32 +64,38 @@ def london_cells() -> pd.DataFrame:
     return _read("london_cells.csv")
 
 
+@dataclass(frozen=True)
+class Cell:
+    """What is usual in one London 1-km cell."""
+
+    station_ground: str | None
+    postcode_district: str | None
+    borough_name: str | None
+
+
 @lru_cache(maxsize=1)
-def _cell_keys() -> frozenset[tuple[int, int]]:
-    """Return the (easting km, northing km) keys of the London cells."""
+def cells_by_key() -> dict[tuple[int, int], Cell]:
+    """Return the London cells keyed by (easting km, northing km)."""
     cells = london_cells()
-    return frozenset(zip((cells.easting // CELL_M).astype(int), (cells.northing // CELL_M).astype(int)))
+    text = (lambda v: v if isinstance(v, str) else None)  # noqa: E731
+    return {(int(e // CELL_M), int(n // CELL_M)): Cell(text(g), text(d), text(b))
+            for e, n, g, d, b in zip(cells.easting, cells.northing, cells.station_ground, cells.postcode_district,
+                                     cells.borough_name)}
 
 
-def in_london_bng(easting: np.ndarray | float, northing: np.ndarray | float) -> np.ndarray:
-    """Return, for each grid point, whether it lies in a Greater London cell."""
-    e = np.atleast_1d(np.asarray(easting, dtype=float))
-    n = np.atleast_1d(np.asarray(northing, dtype=float))
-    keys = _cell_keys()
-    ok = np.isfinite(e) & np.isfinite(n)
-    return np.array([bool(o) and (int(x // CELL_M), int(y // CELL_M)) in keys for o, x, y in zip(ok, e, n)])
+def cell_keys(latitude: np.ndarray | float, longitude: np.ndarray | float) -> list[tuple[int, int] | None]:
+    """Return the 1-km grid cell key of each WGS84 point (None where it has no coordinates)."""
+    e, n = wgs84_to_bng(np.atleast_1d(np.asarray(latitude, float)), np.atleast_1d(np.asarray(longitude, float)))
+    ok = (np.isfinite(e) & np.isfinite(n)).tolist()
+    xs = (np.where(ok, e, 0) // CELL_M).astype(int).tolist()
+    ys = (np.where(ok, n, 0) // CELL_M).astype(int).tolist()
+    return [(x, y) if o else None for o, x, y in zip(ok, xs, ys)]
 
 
 def in_london(latitude: np.ndarray | float, longitude: np.ndarray | float) -> np.ndarray:
-    """Return, for each WGS84 point, whether it lies in Greater London."""
-    e, n = wgs84_to_bng(latitude, longitude)
-    return in_london_bng(e, n)
-
-
-def cell_centres_wgs84() -> tuple[np.ndarray, np.ndarray]:
-    """Return latitude and longitude of every London cell centre."""
-    cells = london_cells()
-    return bng_to_wgs84(cells.easting + CELL_M / 2, cells.northing + CELL_M / 2)
+    """Return, for each WGS84 point, whether it lies in a Greater London cell."""
+    cells = cells_by_key()
+    return np.array([key in cells for key in cell_keys(latitude, longitude)], dtype=bool)
 
 
 @lru_cache(maxsize=1)

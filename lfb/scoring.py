@@ -33,7 +33,6 @@ def score_version(db: sqlite_utils.Database, settings: Settings, *, version: str
         raise ValueError("no pump attendances to score" + (f" in {Path(file).name}" if file else f" since {since}"))
     table = feature_table(examples)
     scored = scored_frame(table, model.predict(table))
-    scored["hour"] = table["hour"].to_numpy()
     report = evaluation_report(scored, Baselines.from_dict(metadata["baselines"]))
     seen = sorted(m for m in table["month"].unique() if m <= metadata["data_until"])
     source = f"file {Path(file).name}" if file else f"stored data since {since}"

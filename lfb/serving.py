@@ -12,7 +12,7 @@ import pandas as pd
 import sqlite_utils
 
 from lfb.config import Settings
-from lfb.features import MISSING_CATEGORY, REQUEST_COLUMNS, feature_arrays
+from lfb.features import MISSING_CATEGORY, REQUEST_COLUMNS, feature_arrays, stations_by_distance
 from lfb.location import Location, parse_location
 from lfb.model import ResponseModel
 from lfb.reference import UnknownStation, in_london, resolve_station, stations
@@ -161,11 +161,8 @@ class Predictor:
         moment = _timestamp(when)
         self.check_time(moment)
         checked = self._type_values({"incident_group": incident_group, **types}, notes)
-        st = stations()
-        lfb = st[st.is_lfb == 1]
-        distance = np.hypot((lfb.latitude - where.latitude) * 111_195,
-                            (lfb.longitude - where.longitude) * 111_195 * np.cos(np.radians(where.latitude)))
-        chosen = lfb.iloc[np.argsort(distance.to_numpy())[: nearest or len(lfb)]]
+        order = stations_by_distance(where.latitude, where.longitude)
+        chosen = stations().loc[order[: nearest or len(order)]]
         one = self._request(chosen.iloc[0], where, moment, checked, home_station)
         requests = {k: [v] * len(chosen) for k, v in one.items()} | {"station_code": chosen.station_code.tolist()}
         t = self.estimate_arrays(requests)

@@ -59,13 +59,6 @@ def code_version() -> str:
     return __version__
 
 
-def _scored(table: pd.DataFrame, model: ResponseModel) -> pd.DataFrame:
-    """Return evaluation rows (actual, estimates, keys, hour) of a model on a feature table."""
-    scored = scored_frame(table, model.predict(table))
-    scored["hour"] = table["hour"].to_numpy()
-    return scored
-
-
 def decide(settings: Settings, db: sqlite_utils.Database, candidate: ResponseModel, test: pd.DataFrame) -> dict:
     """Apply the promotion rule: the candidate and the champion are scored on the same newest months."""
     current = champion(db)
@@ -123,7 +116,7 @@ def fit_and_evaluate(split: Split, model_settings: ModelSettings, log: Log) -> t
     # for the cost of a whole extra fit, so the early-stopped model is evaluated as it is.
     model = ResponseModel.fit(split.train, y(split.train), split.valid, y(split.valid), model_settings, log=log,
                               refit=len(split.train) < SMALL_DATA_ROWS)
-    scored = _scored(split.test, model)
+    scored = scored_frame(split.test, model.predict(split.test))
     fitted = pd.concat([split.train, split.valid])
     baselines = Baselines.fit(fitted["distance_m"].to_numpy(float), y(fitted))
     report = evaluation_report(scored, baselines)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lfb.ingest import Progress
+from lfb.data.ingest import Progress
 
 MOBILISATIONS_PER_INCIDENT = 1.47  # what the demo generator produces (531k mobilisations for 360k incidents)
 
@@ -40,7 +40,7 @@ def _peak_rss_mb_of_children() -> float:
 
 def bench_ingest(rows: int = 1_000_000, *, seed: int = 7, progress: Any = None, keep: Path | None = None) -> dict:
     """Generate `rows` demo mobilisation rows in one CSV, ingest it in a fresh process and database, measure it."""
-    from lfb.demo import generate_demo
+    from lfb.data.demo import generate_demo
 
     work = Path(keep or tempfile.mkdtemp(prefix="lfb-bench-"))
     try:
@@ -104,8 +104,8 @@ def bench_model(*, incidents_per_year: int = 135_000, seed: int = 7, progress: A
     import numpy as np
 
     from lfb.config import get_settings
-    from lfb.serving import Predictor, predict_batch
-    from lfb.store import connect
+    from lfb.model.serving import Predictor, predict_batch
+    from lfb.data.store import connect
 
     work = Path(keep or tempfile.mkdtemp(prefix="lfb-bench-model-"))
     try:

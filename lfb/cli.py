@@ -7,9 +7,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lfb import __version__, jobs
+from lfb import __version__
+from lfb.service import jobs
 from lfb.config import Settings, get_settings
-from lfb.ingest import Progress
+from lfb.data.ingest import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_OFFLINE = 0, 1, 2, 3
 
@@ -42,10 +43,10 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     """Create or upgrade the database; load demo data if it is empty."""
     db = jobs.setup(settings, demo_if_empty=not args.no_demo, train_if_missing=not args.no_train,
                     progress=args.progress)
-    from lfb.status import data_status
+    from lfb.data.status import data_status
 
     st = data_status(db)
-    from lfb.registry import champion
+    from lfb.model.registry import champion
 
     print(f"database {settings.db_path}: schema v{st['schema_version']}, {st['incidents']:,} incidents, "
           f"{st['mobilisations']:,} mobilisations" + (" (DEMO data)" if st["demo_incidents"] else ""))
@@ -57,7 +58,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Generate demo files in the published schema and ingest them."""
     db = jobs.open_store(settings)
     if args.replace:
-        from lfb.store import delete_demo_rows
+        from lfb.data.store import delete_demo_rows
 
         gone = delete_demo_rows(db)
         print(f"removed {gone['incidents']:,} demo incidents and {gone['mobilisations']:,} demo mobilisations")
@@ -71,7 +72,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     db = jobs.open_store(settings)
     reports = jobs.ingest_files(db, args.files, settings=settings, force=args.force, progress=args.progress)
     if any(r.status == "ok" and not r.is_demo for r in reports):
-        from lfb.store import count
+        from lfb.data.store import count
 
         if count(db, "incidents", "is_demo = 1"):
             print("note: the database still holds DEMO rows; remove them with `python -m lfb clear-demo`")
@@ -80,7 +81,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     """Download new files from the London Datastore and ingest them."""
-    from lfb.datastore import OfflineError, fetch
+    from lfb.data.datastore import OfflineError, fetch
 
     db = jobs.open_store(settings)
     try:
@@ -94,7 +95,7 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Show what the database holds."""
-    from lfb.status import data_status
+    from lfb.data.status import data_status
 
     st = data_status(jobs.open_store(settings))
     if args.json:
@@ -130,7 +131,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_calibration(args: argparse.Namespace, settings: Settings) -> int:
     """Print the demo data's figures next to the real sample's."""
-    from lfb.calibration import run_report
+    from lfb.data.calibration import run_report
 
     print(run_report(jobs.open_store(settings), args.real_dir or settings.shared_data_dir))
     return EXIT_OK
@@ -138,7 +139,7 @@ def cmd_calibration(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_clear_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Delete all demo rows from the database."""
-    from lfb.store import delete_demo_rows
+    from lfb.data.store import delete_demo_rows
 
     gone = delete_demo_rows(jobs.open_store(settings))
     print(f"removed {gone['incidents']:,} demo incidents and {gone['mobilisations']:,} demo mobilisations")
@@ -161,8 +162,8 @@ def _month(text: str | None) -> str | None:
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     """Train a candidate model and promote it if the rule says so."""
-    from lfb.evaluation import format_report
-    from lfb.training import train
+    from lfb.model.evaluation import format_report
+    from lfb.model.training import train
 
     result = train(jobs.open_store(settings), settings, until=_month(args.until), test_months=args.test_months,
                    who=args.who)
@@ -175,8 +176,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     """Score the champion (or a version) on stored data or a file."""
-    from lfb.evaluation import format_report
-    from lfb.scoring import score_version
+    from lfb.model.evaluation import format_report
+    from lfb.model.scoring import score_version
 
     report = score_version(jobs.open_store(settings), settings, version=args.version, file=args.file,
                            since=args.since)
@@ -191,7 +192,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _predictor(settings: Settings, version: str | None = None):
     """Return the serving predictor, printing its warning if it fell back."""
-    from lfb.serving import Predictor
+    from lfb.model.serving import Predictor
 
     predictor = Predictor.from_registry(jobs.open_store(settings), settings, version)
     if predictor.warning:
@@ -233,7 +234,7 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_predict_batch(args: argparse.Namespace, settings: Settings) -> int:
     """Estimate every row of a file."""
-    from lfb.serving import predict_batch
+    from lfb.model.serving import predict_batch
 
     result = predict_batch(_predictor(settings, args.version), args.input, args.output)
     print(f"{result['estimated']:,} of {result['rows']:,} rows estimated ({result['errors']:,} refused, see the "
@@ -243,7 +244,7 @@ def cmd_predict_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     """List, show, promote or roll back model versions."""
-    from lfb import registry
+    from lfb.model import registry
 
     db = jobs.open_store(settings)
     if args.action == "list":
@@ -287,7 +288,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_backtest_refit(args: argparse.Namespace, settings: Settings) -> int:
     """Measure whether refitting the served model on the newest months helps."""
-    from lfb.training import refit_backtest
+    from lfb.model.training import refit_backtest
 
     result = refit_backtest(jobs.open_store(settings), settings, test_months=args.test_months)
     if args.json:
@@ -418,11 +419,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.progress = _progress_factory(not args.no_progress and sys.stderr.isatty())
-    from lfb.formats import FormatError
-    from lfb.locks import JobBusy
-    from lfb.registry import RegistryError
-    from lfb.serving import NoModel
-    from lfb.store import StoreError
+    from lfb.data.formats import FormatError
+    from lfb.service.locks import JobBusy
+    from lfb.model.registry import RegistryError
+    from lfb.model.serving import NoModel
+    from lfb.data.store import StoreError
 
     try:
         return args.func(args, get_settings())

@@ -5,7 +5,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from lfb.formats import INCIDENT_COLUMNS, MOBILISATION_COLUMNS
+from lfb.data.formats import INCIDENT_COLUMNS, MOBILISATION_COLUMNS
 
 INCIDENT_HEADER = [c.headers[0] for c in INCIDENT_COLUMNS]
 INCIDENT_HEADER[INCIDENT_HEADER.index("PumpHoursRoundUp")] = "PumpMinutesRounded"

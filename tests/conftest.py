@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lfb.config import get_settings
-from lfb.reference import load_stations
-from lfb.store import connect
+from lfb.data.reference import load_stations
+from lfb.data.store import connect
 from tests.builders import FAST_MODEL
 
 
@@ -44,9 +44,9 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """Small demo data (10 months) in a store with one trained champion; shared by the model tests."""
-    from lfb import jobs
-    from lfb.model import ModelSettings
-    from lfb.training import train
+    from lfb.service import jobs
+    from lfb.model.estimator import ModelSettings
+    from lfb.model.training import train
 
     root = tmp_path_factory.mktemp("trained")
     settings = dataclasses.replace(get_settings(), data_dir=root / "data", models_dir=root / "models",

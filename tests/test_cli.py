@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from lfb import jobs
+from lfb.service import jobs
 from lfb.cli import EXIT_FAILED, EXIT_OFFLINE, EXIT_OK, build_parser, main
 from tests.builders import MOBILISATION_HEADER, mobilisation_row, write_csv
 

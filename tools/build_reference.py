@@ -1,4 +1,4 @@
-"""Rebuild the project's reference tables in lfb/reference/ from the real public LFB data.
+"""Rebuild the project's reference tables in lfb/data/tables/ from the real public LFB data.
 
 Run from the project root with the real data beside the checkout:
     python tools/build_reference.py [--shared ../shared/data]
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lfb.geo import bng_to_wgs84, wgs84_to_bng  # noqa: E402
+from lfb.geo.grid import bng_to_wgs84, wgs84_to_bng  # noqa: E402
 
-OUT = Path(__file__).resolve().parent.parent / "lfb" / "reference"
+OUT = Path(__file__).resolve().parent.parent / "lfb" / "data" / "tables"
 CELL_M = 1000
 PRIOR_LAST_YEAR = 2022  # travel priors use only years before the real sample's evaluation window
 SOURCE = ("# source: London Fire Brigade incident records 2023 sample (London Datastore, "

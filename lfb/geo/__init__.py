@@ -1,0 +1,1 @@
+"""Places: British National Grid conversion and reading a location as a dispatcher gives it."""

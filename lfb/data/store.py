@@ -206,6 +206,15 @@ CREATE TABLE job_locks (
   started TEXT NOT NULL
 );
 """,
+    # 4: reference-table fingerprints (so opening the store writes nothing unless they changed); the checksum of
+    # each version's metadata.json, kept where it cannot be edited together with the file.
+    """
+CREATE TABLE meta (
+  key TEXT NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL
+);
+ALTER TABLE model_versions ADD COLUMN metadata_sha256 TEXT;
+""",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

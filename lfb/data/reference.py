@@ -199,6 +199,27 @@ def holiday_flags(dates: pd.Series | pd.DatetimeIndex) -> tuple[np.ndarray, np.n
     return (days.map(bank).fillna(False).to_numpy(bool), days.map(school).fillna(False).to_numpy(bool))
 
 
+def stations_fingerprint() -> str:
+    """Return the SHA-256 of the reference stations table as shipped."""
+    import hashlib
+
+    return hashlib.sha256((REFERENCE_DIR / "stations.csv").read_bytes()).hexdigest()
+
+
+def sync_stations(db: sqlite_utils.Database) -> bool:
+    """Write the reference stations into the store only if they changed since last time; return True if written."""
+    from lfb.data.store import transaction
+
+    fingerprint = stations_fingerprint()
+    row = db.execute("SELECT value FROM meta WHERE key = 'stations_sha256'").fetchone()
+    if row is not None and row[0] == fingerprint:
+        return False
+    with transaction(db):
+        load_stations(db)
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('stations_sha256', ?)", [fingerprint])
+    return True
+
+
 def load_stations(db: sqlite_utils.Database) -> int:
     """Write the reference stations into the database's stations table; return their number."""
     st = stations()

@@ -1,7 +1,9 @@
 """The SQLite data store: connection settings, schema migrations and bulk upserts."""
 from __future__ import annotations
 
+import logging
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +11,10 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-BUSY_TIMEOUT_MS = 120_000
+BUSY_TIMEOUT_MS = 120_000  # readers under WAL never wait for a writer; this only covers crash recovery
+WRITE_RETRY_MS = 250  # a writer that finds the database busy retries at this pace until its wait runs out
+DEFAULT_WRITE_WAIT_S = 600.0
+log = logging.getLogger(__name__)
 
 INCIDENT_COLUMNS: dict[str, str] = {
     "incident_number": "TEXT NOT NULL PRIMARY KEY",
@@ -224,8 +229,19 @@ class StoreError(RuntimeError):
     """The database cannot be opened or is newer than this code."""
 
 
-def connect(path: Path | str, *, migrate_now: bool = True) -> sqlite_utils.Database:
-    """Open the database at `path` (created if missing) in WAL mode and bring its schema up to date."""
+class StoreBusy(StoreError):
+    """Another process kept the database busy with a write for longer than this one would wait."""
+
+
+class Store(sqlite_utils.Database):
+    """A SQLite database in WAL mode that knows how long its writers wait for another writer."""
+
+    write_wait_s: float = DEFAULT_WRITE_WAIT_S
+
+
+def open_database(path: Path | str, migrations: Sequence[str], *, migrate_now: bool = True,
+                  write_wait_s: float = DEFAULT_WRITE_WAIT_S) -> Store:
+    """Open a SQLite file in WAL mode (created if missing) and bring its schema up to `migrations`."""
     path = Path(path)
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,10 +254,16 @@ def connect(path: Path | str, *, migrate_now: bool = True) -> sqlite_utils.Datab
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from exc
-    db = sqlite_utils.Database(conn)
+    db = Store(conn)
+    db.write_wait_s = write_wait_s
     if migrate_now:
-        migrate(db)
+        migrate(db, migrations)
     return db
+
+
+def connect(path: Path | str, *, migrate_now: bool = True, write_wait_s: float = DEFAULT_WRITE_WAIT_S) -> Store:
+    """Open the records store at `path`; opening writes nothing unless the schema must be created or upgraded."""
+    return open_database(path, MIGRATIONS, migrate_now=migrate_now, write_wait_s=write_wait_s)
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
@@ -249,14 +271,17 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> int:
-    """Apply the pending migrations up to `target`, each in its own transaction; return the new version."""
-    current = schema_version(db)
-    if current > SCHEMA_VERSION:
-        raise StoreError(f"database schema v{current} is newer than this code (v{SCHEMA_VERSION}); upgrade the code")
+def migrate(db: sqlite_utils.Database, migrations: Sequence[str] = MIGRATIONS, target: int | None = None) -> int:
+    """Apply the pending migrations up to `target` (default: all), each in its own transaction; return the version."""
+    current, newest = schema_version(db), len(migrations)
+    target = newest if target is None else target
+    if current > newest:
+        raise StoreError(f"database schema v{current} is newer than this code (v{newest}); upgrade the code")
     for version in range(current + 1, target + 1):
         with transaction(db):
-            for statement in _split_sql(MIGRATIONS[version - 1]):
+            if schema_version(db) >= version:  # another process upgraded it while this one waited
+                continue
+            for statement in _split_sql(migrations[version - 1]):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {version}")
     return schema_version(db)
@@ -275,10 +300,54 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
+def current_writer(db: sqlite_utils.Database) -> str:
+    """Return, in words, which job is writing to the records store (as far as the store can tell)."""
+    try:
+        row = db.execute("SELECT file_name, started FROM ingests WHERE status = 'running' "
+                         "ORDER BY id DESC LIMIT 1").fetchone()
+    except sqlite3.OperationalError:  # not the records store, or not migrated yet
+        row = None
+    return f"the ingest of {row[0]} (started {row[1]} UTC)" if row else "another process"
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Return True if the error means another connection holds the write lock."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def begin_write(db: sqlite_utils.Database) -> None:
+    """Start a write transaction, waiting (with a logged message) while another process writes."""
+    wait = float(getattr(db, "write_wait_s", DEFAULT_WRITE_WAIT_S))
+    started = time.monotonic()
+    announced = False
+    db.execute(f"PRAGMA busy_timeout = {WRITE_RETRY_MS}")
+    try:
+        while True:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                waited = time.monotonic() - started
+                if waited >= wait:
+                    raise StoreBusy(f"the database is still busy after {waited:.0f} s: {current_writer(db)} is "
+                                    f"writing; try again when it ends (LFB_WRITE_WAIT sets how long to wait)") from None
+                if not announced:
+                    log.warning("waiting for the database: %s is writing (up to %.0f s) ...", current_writer(db),
+                                wait)
+                    announced = True
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if announced:
+        log.warning("the database is free again after %.0f s; going on", time.monotonic() - started)
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """Run the block in one write transaction: all of it commits, or none of it."""
-    db.execute("BEGIN IMMEDIATE")
+    begin_write(db)
     try:
         yield db
     except BaseException:

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from catboost import CatBoostRegressor, Pool
 from scipy.special import ndtr
-from sklearn.isotonic import IsotonicRegression
 
 from lfb.model.features import CATEGORICAL_FEATURES, FEATURES
 
@@ -58,6 +57,8 @@ class DistanceCurve:
         groups = pd.DataFrame({"d": distance, "t": seconds, "b": idx}).groupby("b")
         mids = groups.d.median().to_numpy()
         values = groups.t.quantile(quantile).to_numpy()
+        from sklearn.isotonic import IsotonicRegression  # only when fitting: importing sklearn costs ~1 s
+
         smooth = IsotonicRegression().fit_transform(mids, values) if len(mids) > 1 else values
         return cls([float(v) for v in mids], [float(v) for v in smooth])
 

@@ -115,8 +115,7 @@ def bench_model(*, incidents_per_year: int = 135_000, seed: int = 7, progress: A
         _run_measured(py + ["demo", "--months", "36", "--seed", str(seed), "--incidents-per-year",
                             str(incidents_per_year)], env)
         train_s, train_mb, train_out = _run_measured(py + ["train"], env)
-        settings = dataclasses.replace(get_settings(), data_dir=work / "data", models_dir=work / "models",
-                                       db_path=work / "data" / "lfb.db")
+        settings = get_settings().relocated(work / "data", work / "models")
         db = connect(settings.db_path)
         pumps = db.execute("SELECT COUNT(*) FROM attendances").fetchone()[0]
         predictor = Predictor.from_registry(db, settings)

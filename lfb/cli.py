@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,22 @@ def _progress_factory(enabled: bool):
     return make
 
 
+class _Notes(logging.Handler):
+    """Print library log records as 'note:' lines on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one record."""
+        print(f"note: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+def _show_library_notes() -> None:
+    """Show the library's warnings (waiting for the database, lock take-overs...) as notes on stderr."""
+    root = logging.getLogger("lfb")
+    if not any(isinstance(h, _Notes) for h in root.handlers):
+        root.addHandler(_Notes())
+    root.setLevel(logging.WARNING)
+
+
 def _err(message: str) -> None:
     """Print an error line to stderr."""
     print(f"error: {message}", file=sys.stderr)
@@ -58,9 +75,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Generate demo files in the published schema and ingest them."""
     db = jobs.open_store(settings)
     if args.replace:
-        from lfb.data.store import delete_demo_rows
-
-        gone = delete_demo_rows(db)
+        gone = jobs.clear_demo(db, settings)
         print(f"removed {gone['incidents']:,} demo incidents and {gone['mobilisations']:,} demo mobilisations")
     reports = jobs.load_demo(db, settings, start=args.start, months=args.months, seed=args.seed,
                              incidents_per_year=args.incidents_per_year, progress=args.progress)
@@ -81,11 +96,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
     """Download new files from the London Datastore and ingest them."""
-    from lfb.data.datastore import OfflineError, fetch
+    from lfb.data.datastore import OfflineError
 
     db = jobs.open_store(settings)
     try:
-        report = fetch(db, settings, datasets=args.dataset or None, progress=args.progress("fetch"))
+        report = jobs.fetch(db, settings, datasets=args.dataset or None, progress=args.progress)
     except OfflineError as exc:
         _err(str(exc))
         return EXIT_OFFLINE
@@ -139,9 +154,7 @@ def cmd_calibration(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_clear_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Delete all demo rows from the database."""
-    from lfb.data.store import delete_demo_rows
-
-    gone = delete_demo_rows(jobs.open_store(settings))
+    gone = jobs.clear_demo(jobs.open_store(settings), settings)
     print(f"removed {gone['incidents']:,} demo incidents and {gone['mobilisations']:,} demo mobilisations")
     return EXIT_OK
 
@@ -311,6 +324,45 @@ def cmd_bench_model(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_locks(args: argparse.Namespace, settings: Settings) -> int:
+    """Show the job locks, or clear one after confirmation."""
+    from lfb.service.locks import clear_lock, holder, list_locks
+
+    if args.action == "clear":
+        if not args.name:
+            print("error: give the name of the lock to clear, e.g. `python -m lfb locks clear train`", file=sys.stderr)
+            return EXIT_USAGE
+        current = holder(settings, args.name)
+        if current is None:
+            print(f"no {args.name} lock is held; nothing to clear")
+            return EXIT_OK
+        state = current.as_dict()
+        print(f"the {args.name} lock is held by {current.owner}, process {current.pid} on {current.host}, since "
+              f"{current.started} UTC ({'stale: ' + state['stale_reason'] if state['stale_reason'] else 'its lease is being renewed: the job looks alive'})")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("error: not clearing without confirmation; add --yes to clear it from a script", file=sys.stderr)
+                return EXIT_USAGE
+            if input(f"clear the {args.name} lock? A job still running would lose it. [y/N] ").strip().lower() \
+                    not in ("y", "yes"):
+                print("left as it is")
+                return EXIT_OK
+        clear_lock(settings, args.name)
+        print(f"cleared the {args.name} lock")
+        return EXIT_OK
+    rows = [lock.as_dict() for lock in list_locks(settings)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no job holds a lock")
+    for r in rows:
+        state = (f"STALE: {r['stale_reason']}; the next {r['name']} job takes it over" if r["state"] == "stale"
+                 else f"held, lease renewed, expires in {r['expires_in_s']:.0f} s unless renewed")
+        print(f"{r['name']:<10} {r['owner']}, process {r['pid']} on {r['host']}, since {r['started']} UTC: {state}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m lfb", description="London Fire Brigade response-time "
@@ -407,6 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_model)
 
+    p = sub.add_parser("locks", help="show the job locks (train, ingest...); clear a stuck one")
+    p.add_argument("action", nargs="?", choices=["list", "clear"], default="list")
+    p.add_argument("name", nargs="?", help="lock to clear (e.g. train)")
+    p.add_argument("--yes", action="store_true", help="clear without asking")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_locks)
+
     p = sub.add_parser("bench-ingest", help="measure ingestion speed and memory on generated mobilisation rows")
     p.add_argument("--rows", type=int, default=1_000_000, help="mobilisation rows (default 1,000,000)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -419,15 +478,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.progress = _progress_factory(not args.no_progress and sys.stderr.isatty())
+    _show_library_notes()
     from lfb.data.formats import FormatError
-    from lfb.service.locks import JobBusy
+    from lfb.service.locks import JobBusy, LockLost
     from lfb.model.registry import RegistryError
     from lfb.model.serving import NoModel
     from lfb.data.store import StoreError
 
     try:
         return args.func(args, get_settings())
-    except (StoreError, FormatError, ValueError, OSError, RegistryError, NoModel, JobBusy) as exc:
+    except (StoreError, FormatError, ValueError, OSError, RegistryError, NoModel, JobBusy, LockLost) as exc:
         _err(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:

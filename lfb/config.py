@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,7 @@ class Settings:
     data_dir: Path
     models_dir: Path
     db_path: Path
+    service_db_path: Path
     downloads_dir: Path
     shared_data_dir: Path
     datastore_url: str
@@ -37,7 +38,15 @@ class Settings:
     coverage_tolerance: float = 0.02
     refit_on_all: bool = True
     model_threads: int = 2
+    write_wait_s: float = 600.0
+    lock_lease_s: float = 60.0
     datasets: tuple[str, ...] = field(default=DATASTORE_DATASETS)
+
+    def relocated(self, data_dir: Path, models_dir: Path | None = None) -> Settings:
+        """Return these settings with every state path under `data_dir` (and models in `models_dir`)."""
+        return replace(self, data_dir=data_dir, models_dir=models_dir or data_dir / "models",
+                       db_path=data_dir / "lfb.db", service_db_path=data_dir / "service.db",
+                       downloads_dir=data_dir / "downloads")
 
 
 def get_settings() -> Settings:
@@ -47,6 +56,7 @@ def get_settings() -> Settings:
         data_dir=data_dir,
         models_dir=_path("LFB_MODELS_DIR", PROJECT_ROOT / "models"),
         db_path=_path("LFB_DB", data_dir / "lfb.db"),
+        service_db_path=_path("LFB_SERVICE_DB", data_dir / "service.db"),
         downloads_dir=_path("LFB_DOWNLOADS_DIR", data_dir / "downloads"),
         shared_data_dir=_path("LFB_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"),
         datastore_url=os.environ.get("LFB_DATASTORE_URL", "https://data.london.gov.uk").rstrip("/"),
@@ -58,4 +68,6 @@ def get_settings() -> Settings:
         coverage_tolerance=float(os.environ.get("LFB_COVERAGE_TOLERANCE", "0.02")),
         refit_on_all=os.environ.get("LFB_REFIT_ON_ALL", "1").strip().lower() not in ("0", "false", "no"),
         model_threads=int(os.environ.get("LFB_MODEL_THREADS", "2")),
+        write_wait_s=float(os.environ.get("LFB_WRITE_WAIT", "600")),
+        lock_lease_s=float(os.environ.get("LFB_LOCK_LEASE", "60")),
     )

@@ -49,8 +49,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     from lfb.model.training import train
 
     root = tmp_path_factory.mktemp("trained")
-    settings = dataclasses.replace(get_settings(), data_dir=root / "data", models_dir=root / "models",
-                                   db_path=root / "data" / "lfb.db", downloads_dir=root / "data" / "downloads")
+    settings = get_settings().relocated(root / "data", root / "models")
     db = jobs.open_store(settings)
     jobs.load_demo(db, settings, start="2024-01", months=10, incidents_per_year=5000, log=lambda _m: None)
     result = train(db, settings, until="2024-08", test_months=2, model_settings=ModelSettings(**FAST_MODEL),
@@ -70,5 +69,6 @@ def trained_copy(trained, tmp_path):
         src = settings.db_path.with_name(settings.db_path.name + suffix)
         if src.exists():
             shutil.copy(src, tmp_path / ("lfb.db" + suffix))
-    copy = dataclasses.replace(settings, models_dir=tmp_path / "models", db_path=tmp_path / "lfb.db")
+    copy = dataclasses.replace(settings, models_dir=tmp_path / "models", db_path=tmp_path / "lfb.db",
+                               service_db_path=tmp_path / "service.db")
     return copy, connect(copy.db_path), result

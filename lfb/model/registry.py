@@ -16,6 +16,7 @@ from lfb.data.store import transaction
 
 CHAMPION = "champion"
 METADATA = "metadata.json"
+ORPHANS = ".orphans"
 
 
 class RegistryError(RuntimeError):
@@ -62,6 +63,36 @@ def save_version(models_dir: Path, version: str, model: ResponseModel, metadata:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     return final
+
+
+def clean_strays(db: sqlite_utils.Database, models_dir: Path, log=print) -> list[str]:
+    """Tidy what a killed training left behind: delete scratch folders, set aside version folders never registered.
+
+    Unregistered version folders are moved to models/.orphans/ rather than deleted (they may belong to another
+    database pointed at the same folder). Call this only while holding the train lock, so that no running training
+    is between saving a version and registering it.
+    """
+    if not models_dir.is_dir():
+        return []
+    registered = {row[0] for row in db.execute("SELECT version FROM model_versions")}
+    removed = []
+    for path in sorted(p for p in models_dir.iterdir() if p.is_dir()):
+        if path.name.startswith(".incoming-"):
+            shutil.rmtree(path, ignore_errors=True)
+            log(f"removed {path}, the scratch folder of an interrupted training")
+        elif path.name.startswith("v") and path.name not in registered:
+            orphans = models_dir / ORPHANS
+            orphans.mkdir(exist_ok=True)
+            target = orphans / path.name
+            while target.exists():
+                target = target.with_name(target.name + "-again")
+            os.replace(path, target)
+            log(f"moved {path.name} (a model folder no version is registered for: its training was interrupted "
+                f"before registering it) to {orphans}; delete it when you no longer need it")
+        else:
+            continue
+        removed.append(path.name)
+    return removed
 
 
 def read_metadata(models_dir: Path, version: str) -> dict[str, Any]:

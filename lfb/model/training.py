@@ -18,8 +18,8 @@ from lfb.model.evaluation import Baselines, evaluation_report, metrics, scored_f
 from lfb.model.features import CATEGORICAL_FEATURES, FEATURES, build_features
 from lfb.service.locks import job_lock
 from lfb.model.estimator import SMALL_DATA_ROWS, ModelSettings, ResponseModel
-from lfb.model.registry import (ModelFileError, champion, load_version, new_version_id, register, save_version,
-                          set_champion)
+from lfb.model.registry import (ModelFileError, champion, clean_strays, load_version, new_version_id, register,
+                                save_version, set_champion)
 from lfb.model.risk import activate, find_risks, flag_usefulness
 from lfb.model.split import Split, month_add, time_split
 
@@ -157,7 +157,8 @@ def train(db: sqlite_utils.Database, settings: Settings, *, until: str | None = 
     started = time.perf_counter()
     model_settings = model_settings or ModelSettings(threads=settings.model_threads)
     test_months = test_months or settings.test_months
-    with job_lock(db, "train", owner=who):
+    with job_lock(settings, "train", owner=who) as lease:
+        clean_strays(db, settings.models_dir, log=log)
         real = db.execute("SELECT EXISTS(SELECT 1 FROM incidents WHERE is_demo = 0)").fetchone()[0]
         log("loading pump attendances" + (" (real data only: demo rows are left out)" if real else " (DEMO data)"))
         examples = load_examples(db, until=until, demo=False if real else None)
@@ -178,6 +179,7 @@ def train(db: sqlite_utils.Database, settings: Settings, *, until: str | None = 
             refit = {"applied": True, "served_model_trained_until": w.test_until, "rows": len(everything),
                      "evaluated_model_trained_until": w.valid_until,
                      "why": "measured: refitting with the newest months lowers MAE on later months (README)"}
+        lease.check()
         version = new_version_id(settings.models_dir)
         metadata = {
             "version": version, "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),

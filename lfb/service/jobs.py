@@ -3,16 +3,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from lfb.config import Settings
 from lfb.data.ingest import IngestReport, Progress, ingest_file
-from lfb.data.reference import load_stations
+from lfb.data.reference import sync_stations
 from lfb.data.status import has_data
-from lfb.data.store import connect, transaction
+from lfb.service.locks import job_lock
+from lfb.data.store import Store, connect
+
+if TYPE_CHECKING:
+    from lfb.data.datastore import FetchReport
 
 Log = Callable[[str], None]
+INGEST_LOCK = "ingest"  # ingest, fetch, demo and clear-demo: one at a time
 ProgressFactory = Callable[[str], Progress | None]  # given a label, return a progress callback (or None)
 
 
@@ -21,23 +27,53 @@ def _no_progress(_label: str) -> None:
     return None
 
 
-def open_store(settings: Settings) -> sqlite_utils.Database:
-    """Open (and migrate) the configured database, with the reference stations loaded."""
-    db = connect(settings.db_path)
-    with transaction(db):
-        load_stations(db)
+def open_store(settings: Settings) -> Store:
+    """Open the records store; it writes only to create or upgrade its schema or when the reference stations changed."""
+    db = connect(settings.db_path, write_wait_s=settings.write_wait_s)
+    sync_stations(db)
     return db
 
 
+def tidy_models(db: sqlite_utils.Database, settings: Settings, log: Log = print) -> list[str]:
+    """Clean up after an interrupted training, unless a training runs now (then it is left for later)."""
+    from lfb.model.registry import clean_strays
+    from lfb.service.locks import JobBusy
+
+    try:
+        with job_lock(settings, "train", owner="tidy"):
+            return clean_strays(db, settings.models_dir, log=log)
+    except JobBusy:
+        return []
+
+
 def ingest_files(db: sqlite_utils.Database, paths: Iterable[Path], *, settings: Settings, force: bool = False,
-                 progress: ProgressFactory = _no_progress, log: Log = print) -> list[IngestReport]:
-    """Ingest files one after another; each is atomic and a failure does not stop the others."""
+                 progress: ProgressFactory = _no_progress, log: Log = print, owner: str = "cli") -> list[IngestReport]:
+    """Ingest files one after another (one ingest job at a time); each is atomic, a failure does not stop the others."""
     reports = []
-    for path in paths:
-        report = ingest_file(db, path, chunk_rows=settings.chunk_rows, force=force, progress=progress(Path(path).name))
-        log(f"{report.status:>7}  {report.file_name}: {report.message}")
-        reports.append(report)
+    with job_lock(settings, INGEST_LOCK, owner=owner):
+        for path in paths:
+            report = ingest_file(db, path, chunk_rows=settings.chunk_rows, force=force,
+                                 progress=progress(Path(path).name))
+            log(f"{report.status:>7}  {report.file_name}: {report.message}")
+            reports.append(report)
     return reports
+
+
+def fetch(db: sqlite_utils.Database, settings: Settings, *, datasets: Iterable[str] | None = None,
+          progress: ProgressFactory = _no_progress, log: Log = print, owner: str = "cli") -> FetchReport:
+    """Download new or changed files from the London Datastore and ingest them (one ingest job at a time)."""
+    from lfb.data.datastore import fetch as fetch_files
+
+    with job_lock(settings, INGEST_LOCK, owner=owner):
+        return fetch_files(db, settings, datasets=datasets, progress=progress("fetch"), log=log)
+
+
+def clear_demo(db: sqlite_utils.Database, settings: Settings, owner: str = "cli") -> dict[str, int]:
+    """Delete every demo row (not while an ingest runs)."""
+    from lfb.data.store import delete_demo_rows
+
+    with job_lock(settings, INGEST_LOCK, owner=owner):
+        return delete_demo_rows(db)
 
 
 def load_demo(db: sqlite_utils.Database, settings: Settings, *, start: str | None = None, months: int = 36,
@@ -60,6 +96,7 @@ def setup(settings: Settings, *, demo_if_empty: bool = True, train_if_missing: b
     from lfb.model.training import train
 
     db = open_store(settings)
+    tidy_models(db, settings, log=log)
     if demo_if_empty and not has_data(db):
         log("the database is empty: loading the embedded DEMO dataset (synthetic, published LFB schema)")
         load_demo(db, settings, progress=progress, log=log)

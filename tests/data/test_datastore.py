@@ -191,9 +191,8 @@ def site():
 @pytest.fixture
 def settings(tmp_path, site):
     """Return settings pointing at the fake Datastore and at files under tmp_path, with short timeouts."""
-    return dataclasses.replace(get_settings(), data_dir=tmp_path, datastore_url=site.base,
-                               downloads_dir=tmp_path / "downloads", db_path=tmp_path / "x.db",
-                               http_timeout=3.0, http_retries=2)
+    return dataclasses.replace(get_settings().relocated(tmp_path), datastore_url=site.base,
+                               db_path=tmp_path / "x.db", http_timeout=3.0, http_retries=2)
 
 
 @pytest.fixture

@@ -37,6 +37,11 @@ class NoChampion(RegistryError):
 class NothingServes(RegistryError):
     """There is a champion, but neither it nor any champion below it on the rollback stack can load."""
 
+    def __init__(self, problems: list[str]):
+        super().__init__("no model can serve: " + "; ".join(problems) + "; train a new one with "
+                         "`python -m lfb train`")
+        self.problems = problems
+
 
 class Serving(NamedTuple):
     """The version that serves: the champion, or the nearest one below it that loads (with a warning)."""
@@ -152,6 +157,8 @@ def metadata_problems(metadata: dict[str, Any]) -> list[str]:
     missing, wrong = [], []
     for dotted, types in METADATA_SCHEMA.items():
         value = _lookup(metadata, dotted)
+        if any(dotted.startswith(f"{parent}.") for parent in missing):
+            continue  # its parent is already named
         if value is _MISSING:
             missing.append(dotted)
         elif not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
@@ -309,7 +316,7 @@ def load_serving(db: sqlite_utils.Database, models_dir: Path) -> Serving:
             f"the champion {order[0]} cannot be loaded ({problems[0].problem}); falling back to the previous "
             f"champion {version}")
         return Serving(version, model, metadata, warning)
-    raise NothingServes("no model can serve: " + "; ".join(map(str, problems)))
+    raise NothingServes([str(p) for p in problems])
 
 
 def rollback(db: sqlite_utils.Database, models_dir: Path, *, who: str, reason: str = "rollback") -> Rollback:

@@ -152,3 +152,14 @@ def test_setup_does_not_claim_a_damaged_model_is_in_service(env, capsys):
     out = capsys.readouterr().out
     assert f"model in service: {new}" not in out and f"model in service: {version}" not in out
     assert "model in service: none can load" in out and "python -m lfb train" in out
+
+
+def test_a_damaged_version_asked_for_by_name_is_a_clear_error(env, capsys):
+    settings, db, version = env
+    new = _copy_version(settings, db, version, "b")
+    (settings.models_dir / new / "model-0.cbm").write_bytes(b"garbage")
+    assert main(PREDICT + ["--version", new]) == EXIT_FAILED
+    _one_line_error(capsys.readouterr().err, f"model {new}: file model-0.cbm is damaged", "models list")
+    assert main(["models", "promote", new]) == EXIT_FAILED
+    _one_line_error(capsys.readouterr().err, f"model {new}: file model-0.cbm is damaged", "not put into service")
+    assert registry.champion(db) == version

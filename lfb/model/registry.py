@@ -267,7 +267,11 @@ def version_exists(db: sqlite_utils.Database, version: str) -> bool:
 def set_champion(db: sqlite_utils.Database, models_dir: Path, version: str, *, who: str, action: str,
                  reason: str) -> str | None:
     """Point the champion alias at `version` (after checking its files) and log it; return the previous one."""
-    load_registered(db, models_dir, version)  # refuse unknown versions and those whose files are missing or damaged
+    try:
+        load_registered(db, models_dir, version)  # refuse unknown versions and damaged ones
+    except ModelFileError as exc:
+        raise ModelFileError(version, f"{exc.problem}; it is not put into service (`python -m lfb models list` "
+                                      "shows the versions that load)") from None
     with transaction(db):
         previous = champion(db)
         if previous == version:

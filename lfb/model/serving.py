@@ -16,7 +16,7 @@ from lfb.model.features import MISSING_CATEGORY, REQUEST_COLUMNS, feature_arrays
 from lfb.geo.location import Location, parse_location
 from lfb.model.estimator import ResponseModel
 from lfb.data.reference import UnknownStation, in_london, resolve_station, stations
-from lfb.model.registry import NoChampion, NothingServes, load_registered, load_serving
+from lfb.model.registry import ModelFileError, NoChampion, NothingServes, load_registered, load_serving
 from lfb.model.risk import flag_mask
 
 OPTIONAL_TYPES = ("stop_code", "special_service_type", "property_category", "property_type", "address_qualifier")
@@ -66,7 +66,11 @@ class Predictor:
     def from_registry(cls, db: sqlite_utils.Database, settings: Settings, version: str | None = None) -> Predictor:
         """Load a version (default: the champion); if the champion's files are damaged, serve the previous one."""
         if version:
-            return cls(*load_registered(db, settings.models_dir, version))
+            try:
+                return cls(*load_registered(db, settings.models_dir, version))
+            except ModelFileError as exc:
+                raise ModelFileError(version, f"{exc.problem}; it cannot serve: choose a version that loads "
+                                              "(`python -m lfb models list`)") from None
         try:
             serving = load_serving(db, settings.models_dir)
         except (NoChampion, NothingServes) as exc:

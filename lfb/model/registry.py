@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pandas as pd
 import sqlite_utils
 
 from lfb.model.estimator import ResponseModel
@@ -144,27 +145,33 @@ def _lookup(metadata: dict[str, Any], dotted: str) -> Any:
 
 
 def _time_range_problem(value: Any) -> str:
-    """Return what is wrong with a time_range value ('' if it is two readable times)."""
+    """Return what is wrong with a time_range value ('' if it is two times, as serving reads them)."""
     try:
-        first, last = (dt.datetime.fromisoformat(v) for v in value)
+        first, last = (pd.Timestamp(v) if isinstance(v, str) else pd.NaT for v in value)
+        if pd.isna(first) or pd.isna(last):
+            return "time_range should be two times"
+        in_order = first <= last
     except (TypeError, ValueError):
-        return "time_range should be two times"
-    return "" if first <= last else "time_range should be two times, the first one first"
+        return "time_range should be two times (without time zones)"
+    return "" if in_order else "time_range should be two times, the first one first"
 
 
 def metadata_problems(metadata: dict[str, Any]) -> list[str]:
     """Return what the metadata lacks against METADATA_SCHEMA (empty when complete)."""
-    missing, wrong = [], []
+    missing, wrong, named = [], [], []
     for dotted, types in METADATA_SCHEMA.items():
-        value = _lookup(metadata, dotted)
-        if any(dotted.startswith(f"{parent}.") for parent in missing):
+        if any(dotted.startswith(f"{parent}.") for parent in named):
             continue  # its parent is already named
+        value = _lookup(metadata, dotted)
         if value is _MISSING:
             missing.append(dotted)
         elif not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             wrong.append(f"{dotted} should be {' or '.join(t.__name__ for t in types)}")
+        else:
+            continue
+        named.append(dotted)
     problems = [f"missing {', '.join(missing)}"] if missing else []
-    if "time_range" not in missing and (bad := _time_range_problem(metadata["time_range"])):
+    if "time_range" not in named and (bad := _time_range_problem(metadata["time_range"])):
         wrong.append(bad)
     files = metadata.get("files")
     if isinstance(files, dict) and not (files and all(isinstance(d, str) for d in files.values())):

@@ -134,6 +134,8 @@ def _edit_metadata(settings, version, change):
     (lambda m: m["windows"].pop("train_from"), "windows.train_from"),
     (lambda m: m.pop("time_range"), "time_range"),
     (lambda m: m.update(time_range=["2024-01-01"]), "time_range"),
+    (lambda m: m.update(time_range=["2024-01-01", None]), "time_range"),
+    (lambda m: m.update(windows=["2024-01", "2024-08"]), "windows should be dict"),
     (lambda m: m.update(data_until=202408), "data_until"),
     (lambda m: m["baselines"].pop("distance_median"), "baselines.distance_median"),
     (lambda m: m["risks"].pop("groups"), "risks.groups"),
@@ -142,8 +144,9 @@ def _edit_metadata(settings, version, change):
 def test_incomplete_metadata_is_refused_naming_what_is_missing(reg, change, named):
     settings, db, version = reg
     _edit_metadata(settings, version, change)
-    with pytest.raises(ModelFileError, match=f"metadata.json is incomplete.*{named.replace('.', '[.]')}"):
+    with pytest.raises(ModelFileError, match=f"metadata.json is incomplete.*{named.replace('.', '[.]')}") as err:
         registry.load_registered(db, settings.models_dir, version)
+    assert f"{named.split(' ')[0]}." not in str(err.value)  # a missing or wrong parent is named, not its children
 
 
 def test_register_keeps_the_metadata_checksum_and_load_checks_it(reg):
@@ -248,3 +251,14 @@ def test_serving_falls_back_down_the_rollback_stack_not_to_a_rolled_back_version
     predictor = Predictor.from_registry(db, settings)
     assert predictor.version == v1
     assert f"the champion {v2} cannot be loaded" in predictor.warning and v1 in predictor.warning
+
+
+def test_time_range_is_read_as_serving_reads_it(reg):
+    settings, db, version = reg
+    meta = registry.read_metadata(settings.models_dir, version)
+    assert registry.metadata_problems(meta | {"time_range": ["2024-01-01 00:14:44.123456789",
+                                                             "2024-08-31 23:37:44"]}) == []
+    assert registry.metadata_problems(meta | {"time_range": ["2024-08-31", "2024-01-01"]}) == [
+        "time_range should be two times, the first one first"]
+    assert registry.metadata_problems(meta | {"time_range": ["2024-01-01T00:00:00+00:00", "2024-08-31"]}) == [
+        "time_range should be two times (without time zones)"]

@@ -262,3 +262,11 @@ def test_time_range_is_read_as_serving_reads_it(reg):
         "time_range should be two times, the first one first"]
     assert registry.metadata_problems(meta | {"time_range": ["2024-01-01T00:00:00+00:00", "2024-08-31"]}) == [
         "time_range should be two times (without time zones)"]
+
+
+def test_metadata_of_another_version_is_refused(reg):
+    settings, db, version = reg
+    db.execute("UPDATE model_versions SET metadata_sha256 = NULL")
+    _edit_metadata(settings, version, lambda m: m.update(version="v-other"))
+    with pytest.raises(ModelFileError, match="metadata.json describes version 'v-other'"):
+        registry.load_registered(db, settings.models_dir, version)

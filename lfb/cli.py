@@ -61,13 +61,19 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     db = jobs.setup(settings, demo_if_empty=not args.no_demo, train_if_missing=not args.no_train,
                     progress=args.progress)
     from lfb.data.status import data_status
+    from lfb.model import registry
 
     st = data_status(db)
-    from lfb.model.registry import champion
-
     print(f"database {settings.db_path}: schema v{st['schema_version']}, {st['incidents']:,} incidents, "
           f"{st['mobilisations']:,} mobilisations" + (" (DEMO data)" if st["demo_incidents"] else ""))
-    print(f"model in service: {champion(db) or 'none'}")
+    try:
+        serving = registry.load_serving(db, settings.models_dir)
+        in_service = serving.version + (f" ({serving.warning})" if serving.warning else "")
+    except registry.NoChampion:
+        in_service = "none (train one with `python -m lfb train`)"
+    except registry.NothingServes as exc:
+        in_service = f"none can load ({'; '.join(exc.problems)}): train a fresh one with `python -m lfb train`"
+    print(f"model in service: {in_service}")
     return EXIT_OK
 
 
@@ -173,6 +179,22 @@ def _month(text: str | None) -> str | None:
     return None if text is None else str(text)[:7]
 
 
+def month_arg(text: str) -> str:
+    """Return 'YYYY-MM' from a month (YYYY-MM) or date (YYYY-MM-DD) argument; anything else is a usage error."""
+    import datetime as dt
+    import re
+
+    match = re.fullmatch(r"(\d{4})-(\d{2})(?:-(\d{2}))?", text.strip())
+    try:
+        if match is None:
+            raise ValueError
+        dt.date(int(match[1]), int(match[2]), int(match[3] or 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month or a date: use YYYY-MM or YYYY-MM-DD, "
+                                         "e.g. 2024-05 or 2024-05-01") from None
+    return f"{match[1]}-{match[2]}"
+
+
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     """Train a candidate model and promote it if the rule says so."""
     from lfb.model.evaluation import format_report
@@ -194,6 +216,8 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     report = score_version(jobs.open_store(settings), settings, version=args.version, file=args.file,
                            since=args.since)
+    if report["fallback"]:
+        print(f"warning: {report['fallback']}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return EXIT_OK
@@ -261,7 +285,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
     db = jobs.open_store(settings)
     if args.action == "list":
-        rows = registry.list_versions(db)
+        rows = registry.list_versions(db, settings.models_dir)
         if args.json:
             print(json.dumps(rows, indent=2, default=str))
             return EXIT_OK
@@ -270,22 +294,33 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         for r in rows:
             mark = "*" if r["champion"] else " "
             demo = " demo" if r["is_demo"] else ""
+            damaged = f"  DAMAGED: {r['damaged']}" if r["damaged"] else ""
             print(f"{mark} {r['version']}  data ..{r['data_until']}  test {r['test_from']}..{r['test_until']}  "
                   f"MAE {r['mae']:.1f} s  P90 cov {r['p90_coverage']:.1%}  lift {r['lift_vs_distance']:+.1%}"
-                  f"{demo}\n      {r['decision']}")
+                  f"{demo}{damaged}\n      {r['decision']}")
         return EXIT_OK
     if args.action == "show":
         version = args.version or registry.champion(db)
         if not version:
             raise registry.RegistryError("no champion yet; give a version")
-        metadata = registry.read_metadata(settings.models_dir, version)
-        print(json.dumps(metadata, indent=2, default=str) if args.json else json.dumps(
+        metadata = registry.checked_metadata(settings.models_dir, version, registry.metadata_checksum(db, version))
+        try:
+            registry.check_files(settings.models_dir, version, metadata)
+            damaged = None
+        except registry.ModelFileError as exc:
+            damaged = exc.problem
+        print(json.dumps(metadata | {"damaged": damaged}, indent=2, default=str) if args.json else json.dumps(
             {k: metadata[k] for k in ("version", "created", "code_version", "is_demo", "windows", "data_until", "rows",
                                       "iterations", "ensemble", "refit", "train_seconds", "decision")
              if k in metadata} | {"evaluation": {k: metadata["evaluation"][k] for k in
                                                  ("n", "mae", "rmse", "r2", "p90_coverage", "lift")},
                                   "risk_groups": len(metadata["risks"]["groups"]),
-                                  "risk_flag": metadata["risks"].get("active_reason")}, indent=2, default=str))
+                                  "risk_flag": metadata["risks"].get("active_reason"), "damaged": damaged},
+            indent=2, default=str))
+        if damaged:
+            _err(f"model {version} cannot serve: {damaged}; promote or roll back to a version that loads "
+                 "(`python -m lfb models list`)")
+            return EXIT_FAILED
         return EXIT_OK
     if args.action == "promote":
         if not args.version:
@@ -294,8 +329,10 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                                          reason=args.reason or "manual promotion")
         print(f"champion: {args.version} (was {previous or 'none'})")
         return EXIT_OK
-    target = registry.rollback(db, settings.models_dir, who=args.who, reason=args.reason or "manual rollback")
-    print(f"rolled back: champion is {target} again")
+    done = registry.rollback(db, settings.models_dir, who=args.who, reason=args.reason or "manual rollback")
+    for note in done.skipped:
+        print(f"note: skipped {note}")
+    print(f"rolled back: champion is {done.version} again")
     return EXIT_OK
 
 
@@ -414,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score the champion (or --version) on stored data or on a record file")
     p.add_argument("file", nargs="?", type=Path, metavar="FILE", help="incident or mobilisation file (not stored)")
-    p.add_argument("--since", type=_month, help="score on stored data from this month (YYYY-MM or a date)")
+    p.add_argument("--since", type=month_arg, help="score on stored data from this month (YYYY-MM or YYYY-MM-DD)")
     p.add_argument("--version", help="model version (default: the champion)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_evaluate)

@@ -16,7 +16,7 @@ from lfb.model.features import MISSING_CATEGORY, REQUEST_COLUMNS, feature_arrays
 from lfb.geo.location import Location, parse_location
 from lfb.model.estimator import ResponseModel
 from lfb.data.reference import UnknownStation, in_london, resolve_station, stations
-from lfb.model.registry import ModelFileError, champion, champion_history, load_version
+from lfb.model.registry import ModelFileError, NoChampion, NothingServes, load_registered, load_serving
 from lfb.model.risk import flag_mask
 
 OPTIONAL_TYPES = ("stop_code", "special_service_type", "property_category", "property_type", "address_qualifier")
@@ -66,21 +66,16 @@ class Predictor:
     def from_registry(cls, db: sqlite_utils.Database, settings: Settings, version: str | None = None) -> Predictor:
         """Load a version (default: the champion); if the champion's files are damaged, serve the previous one."""
         if version:
-            return cls(*load_version(settings.models_dir, version))
-        current = champion(db)
-        if current is None:
-            raise NoModel("no model in service yet: train one with `python -m lfb train`")
-        problems = []
-        for candidate in [current] + [v for v in champion_history(db) if v != current]:
             try:
-                model, metadata = load_version(settings.models_dir, candidate)
+                return cls(*load_registered(db, settings.models_dir, version))
             except ModelFileError as exc:
-                problems.append(str(exc))
-                continue
-            warning = "" if candidate == current else (
-                f"the champion cannot be loaded ({problems[0]}); serving the previous champion {candidate}")
-            return cls(model, metadata, warning)
-        raise NoModel("no model can serve: " + "; ".join(problems))
+                raise ModelFileError(version, f"{exc.problem}; it cannot serve: choose a version that loads "
+                                              "(`python -m lfb models list`)") from None
+        try:
+            serving = load_serving(db, settings.models_dir)
+        except (NoChampion, NothingServes) as exc:
+            raise NoModel(str(exc)) from None
+        return cls(serving.model, serving.metadata, serving.warning)
 
     # ---- checks -----------------------------------------------------------------------------
 

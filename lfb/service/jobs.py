@@ -89,10 +89,22 @@ def load_demo(db: sqlite_utils.Database, settings: Settings, *, start: str | Non
     return ingest_files(db, result.paths, settings=settings, progress=progress, log=log)
 
 
+def serving_problem(db: sqlite_utils.Database, settings: Settings) -> str:
+    """Return why no model can serve ('' when the champion, or a fallback below it, loads)."""
+    from lfb.model.registry import NoChampion, NothingServes, load_serving
+
+    try:
+        load_serving(db, settings.models_dir)
+    except NoChampion:
+        return "no model in service"
+    except NothingServes as exc:
+        return f"no model can serve ({'; '.join(exc.problems)})"
+    return ""
+
+
 def setup(settings: Settings, *, demo_if_empty: bool = True, train_if_missing: bool = True,
           progress: ProgressFactory = _no_progress, log: Log = print) -> sqlite_utils.Database:
-    """Prepare the store; load the demo dataset when it holds no records; train a first model when none serves."""
-    from lfb.model.registry import champion
+    """Prepare the store; load the demo dataset when it holds no records; train a model when none can serve."""
     from lfb.model.training import train
 
     db = open_store(settings)
@@ -100,7 +112,8 @@ def setup(settings: Settings, *, demo_if_empty: bool = True, train_if_missing: b
     if demo_if_empty and not has_data(db):
         log("the database is empty: loading the embedded DEMO dataset (synthetic, published LFB schema)")
         load_demo(db, settings, progress=progress, log=log)
-    if train_if_missing and has_data(db) and champion(db) is None:
-        log("no model in service: training the first one (a few minutes on London-scale data) ...")
+    if train_if_missing and has_data(db) and (problem := serving_problem(db, settings)):
+        fresh = "the first one" if problem == "no model in service" else "a fresh one"
+        log(f"{problem}: training {fresh} (a few minutes on London-scale data) ...")
         train(db, settings, who="setup", log=log)
     return db

@@ -18,7 +18,8 @@ from lfb.model.evaluation import Baselines, evaluation_report, metrics, scored_f
 from lfb.model.features import CATEGORICAL_FEATURES, FEATURES, build_features
 from lfb.service.locks import job_lock
 from lfb.model.estimator import SMALL_DATA_ROWS, ModelSettings, ResponseModel
-from lfb.model.registry import (ModelFileError, champion, clean_strays, load_version, new_version_id, register,
+from lfb.model.registry import (ModelFileError, champion, clean_strays, load_registered, load_version,
+                                new_version_id, register,
                                 save_version, set_champion)
 from lfb.model.risk import activate, find_risks, flag_usefulness
 from lfb.model.split import Split, month_add, time_split
@@ -65,7 +66,7 @@ def decide(settings: Settings, db: sqlite_utils.Database, candidate: ResponseMod
     if current is None:
         return {"promote": True, "text": "no champion yet: the first model goes into service"}
     try:
-        champ_model, champ_meta = load_version(settings.models_dir, current)
+        champ_model, champ_meta = load_registered(db, settings.models_dir, current)
     except ModelFileError as exc:
         return {"promote": True, "champion": current, "text": f"the champion cannot serve ({exc}); promoted"}
     missing = [f for f in champ_model.features if f not in test]

@@ -4,7 +4,8 @@ Run from the project root with the real data beside the checkout:
     python tools/build_reference.py [--shared ../shared/data]
 The outputs are small CSV files of facts (station coordinates, postcode-district
 centroids, holiday dates, 1-km grid cells of incident density, the distributions the
-demo-data generator is calibrated on) and are committed;
+demo-data generator is calibrated on), the London boroughs and compact GeoJSON map layers (boroughs,
+tidal Thames); they are committed;
 the project never needs the source files at run time.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lfb.geo.grid import bng_to_wgs84, wgs84_to_bng  # noqa: E402
+from lfb.geo.layers import BOROUGHS_FILE, LAYER_ATTRIBUTION, THAMES_FILE  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "lfb" / "data" / "tables"
 CELL_M = 1000
@@ -495,6 +497,78 @@ def build_travel_priors(shared: Path) -> None:
            "time of each station and each hour of call over a distance-only curve, shrunk towards 1 by sample size\n")
 
 
+# ---- postcodes, boroughs and map layers --------------------------------------------------------
+
+BOUNDARIES = ("London Datastore, Statistical GIS Boundary Files for London (London_Borough_Excluding_MHW), WGS84, "
+              "{extra}; coordinates rounded to 5 decimals (about 1 m)")
+
+
+def build_boroughs(shared: Path, incidents: pd.DataFrame) -> None:
+    """The 33 London boroughs: id (the GSS number), GSS code, name, the LFB records' spelling, inner London."""
+    features = json.loads((shared / "london_boroughs.geojson").read_text(encoding="utf-8"))["features"]
+    props = pd.DataFrame([f["properties"] for f in features])
+    lfb_name = incidents.groupby("IncGeo_BoroughCode").IncGeo_BoroughName.agg(_mode)
+    code_point = pd.read_csv(shared / "london_postcodes.csv", usecols=["borough_code", "borough_name"])
+    code_point = code_point.drop_duplicates().set_index("borough_code").borough_name
+    out = pd.DataFrame({"borough_id": props.gss_code.str[3:].astype(int), "gss_code": props.gss_code,
+                        "name": props.name, "lfb_name": props.gss_code.map(lfb_name),
+                        "inner": (props.ons_inner == "T").astype(int)}).sort_values("borough_id")
+    if len(out) != 33 or not out.gss_code.is_unique or out.lfb_name.isna().any():
+        raise ValueError("boroughs: expected 33 distinct GSS codes, each spelled in the LFB records")
+    if not out.name.equals(out.gss_code.map(code_point)):
+        raise ValueError("boroughs: names differ between the boundary file and Code-Point")
+    _write(out, "boroughs.csv", "# source: the borough boundary layer's gss_code, name and ons_inner (inner = 1); "
+           "lfb_name = the spelling of the LFB incident records 2023 sample (London Datastore, OGL v3); "
+           "borough_id = the number of the GSS code (E090000nn). " + LAYER_ATTRIBUTION + "\n")
+
+
+def _ring(ring: list) -> list[list[float]]:
+    """Return a ring with coordinates rounded to 5 decimals, repeated points dropped, closed."""
+    points = [[round(float(p[0]), 5), round(float(p[1]), 5)] for p in ring]
+    kept = [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]
+    if kept[0] != kept[-1]:
+        kept.append(kept[0])
+    if len(kept) < 4:
+        raise ValueError("ring degenerate after rounding")
+    return kept
+
+
+def _geometry(geometry: dict) -> dict:
+    """Return a Polygon or MultiPolygon geometry with compact rings."""
+    if geometry["type"] == "Polygon":
+        return {"type": "Polygon", "coordinates": [_ring(r) for r in geometry["coordinates"]]}
+    if geometry["type"] == "MultiPolygon":
+        return {"type": "MultiPolygon", "coordinates": [[_ring(r) for r in p] for p in geometry["coordinates"]]}
+    raise ValueError(f"not an area geometry: {geometry['type']}")
+
+
+def _write_geojson(name: str, features: list[dict], source: str) -> None:
+    """Write a compact GeoJSON FeatureCollection, a feature a line, with top-level source and attribution."""
+    compact = {"separators": (",", ":"), "ensure_ascii": False}
+    head = json.dumps({"type": "FeatureCollection", "name": name.removesuffix(".geojson"), "source": source,
+                       "attribution": LAYER_ATTRIBUTION}, **compact)[:-1]
+    text = head + ',"features":[\n' + ",\n".join(json.dumps(f, **compact) for f in features) + "\n]}\n"
+    path = OUT / name
+    path.write_text(text, encoding="utf-8", newline="\n")
+    print(f"wrote {path.relative_to(OUT.parent.parent)} ({len(features)} features, {path.stat().st_size:,} bytes)")
+
+
+def build_layers(shared: Path) -> None:
+    """Borough boundaries and the tidal Thames as the project's compact GeoJSON (the outline is derived at run time)."""
+    read = lambda name: json.loads((shared / name).read_text(encoding="utf-8"))["features"]  # noqa: E731
+    boroughs = sorted(read("london_boroughs.geojson"), key=lambda f: f["properties"]["gss_code"])
+    _write_geojson(BOROUGHS_FILE, [
+        {"type": "Feature", "properties": {"name": f["properties"]["name"], "gss_code": f["properties"]["gss_code"],
+                                           "inner": f["properties"]["ons_inner"] == "T"},
+         "geometry": _geometry(f["geometry"])} for f in boroughs],
+        BOUNDARIES.format(extra="simplified at 15 m with shared edges identical; inner = ONS Inner London"))
+    _write_geojson(THAMES_FILE, [
+        {"type": "Feature", "properties": {"name": "River Thames (tidal)"}, "geometry": _geometry(f["geometry"])}
+        for f in read("thames.geojson")],
+        BOUNDARIES.format(extra="the tidal Thames within Greater London (Hampton Court to Erith) derived from that "
+                                "layer, simplified at 8 m"))
+
+
 def main() -> None:
     """Build every reference table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -502,11 +576,13 @@ def main() -> None:
     args = parser.parse_args()
     incidents = pd.read_csv(args.shared / "incidents_2023_sample_jan_sep.csv", low_memory=False)
     build_stations(args.shared, incidents)
+    build_boroughs(args.shared, incidents)
     build_postcodes(args.shared, incidents)
     build_cells(incidents, pd.read_csv(args.shared / "stations.csv"))
     build_calendar(args.shared)
     build_demo_calibration(args.shared, incidents)
     build_travel_priors(args.shared)
+    build_layers(args.shared)
 
 
 if __name__ == "__main__":

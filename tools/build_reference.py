@@ -4,13 +4,14 @@ Run from the project root with the real data beside the checkout:
     python tools/build_reference.py [--shared ../shared/data]
 The outputs are small CSV files of facts (station coordinates, postcode-district
 centroids, holiday dates, 1-km grid cells of incident density, the distributions the
-demo-data generator is calibrated on), the London boroughs and compact GeoJSON map layers (boroughs,
-tidal Thames); they are committed;
+demo-data generator is calibrated on), a gzip CSV of every London postcode's point and compact GeoJSON
+map layers (boroughs, tidal Thames); they are committed;
 the project never needs the source files at run time.
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 import sys
@@ -22,6 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lfb.geo.grid import bng_to_wgs84, wgs84_to_bng  # noqa: E402
 from lfb.geo.layers import BOROUGHS_FILE, LAYER_ATTRIBUTION, THAMES_FILE  # noqa: E402
+from lfb.geo.postcodes import ATTRIBUTION as POSTCODE_ATTRIBUTION, normalise_postcode  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "lfb" / "data" / "tables"
 CELL_M = 1000
@@ -499,6 +501,9 @@ def build_travel_priors(shared: Path) -> None:
 
 # ---- postcodes, boroughs and map layers --------------------------------------------------------
 
+CODE_POINT = ("# source: OS Code-Point Open, every postcode of the 33 London boroughs (release 2025.4.0 for live "
+              "postcodes, in_use=1; terminated ones, in_use=0, from the 2024.1, 2018.3 and 2014.3 releases), {extra}. "
+              + POSTCODE_ATTRIBUTION + "\n")
 BOUNDARIES = ("London Datastore, Statistical GIS Boundary Files for London (London_Borough_Excluding_MHW), WGS84, "
               "{extra}; coordinates rounded to 5 decimals (about 1 m)")
 
@@ -520,6 +525,29 @@ def build_boroughs(shared: Path, incidents: pd.DataFrame) -> None:
     _write(out, "boroughs.csv", "# source: the borough boundary layer's gss_code, name and ons_inner (inner = 1); "
            "lfb_name = the spelling of the LFB incident records 2023 sample (London Datastore, OGL v3); "
            "borough_id = the number of the GSS code (E090000nn). " + LAYER_ATTRIBUTION + "\n")
+
+
+def _write_gzip(df: pd.DataFrame, name: str, source: str) -> None:
+    """Write a reference table as a gzip CSV (first line its source comment), byte-identical on every rebuild."""
+    path = OUT / name
+    text = source + df.to_csv(index=False, lineterminator="\n")
+    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as fh:
+        fh.write(text.encode("utf-8"))
+    print(f"wrote {path.relative_to(OUT.parent.parent)} ({len(df)} rows, {path.stat().st_size:,} bytes)")
+
+
+def build_postcode_points(shared: Path) -> None:
+    """Every London postcode, live and terminated, with its grid point (m) and borough id, as a gzip CSV."""
+    pc = pd.read_csv(shared / "london_postcodes.csv", dtype={"postcode": str})
+    if not pc.postcode.is_unique or not pc.postcode.map(normalise_postcode).equals(pc.postcode):
+        raise ValueError("london_postcodes.csv: postcodes must be unique and in standard form")
+    if not pc.postcode.str[:-4].equals(pc.postcode_district):
+        raise ValueError("london_postcodes.csv: postcode_district is not the outward code of every postcode")
+    out = pd.DataFrame({"postcode": pc.postcode, "easting": pc.easting, "northing": pc.northing,
+                        "in_use": pc.in_use, "borough_id": pc.borough_code.str[3:].astype(int)})
+    _write_gzip(out.sort_values("postcode"), "london_postcodes.csv.gz", CODE_POINT.format(
+        extra="easting/northing = British National Grid metres as published; borough_id = the number of the "
+              "borough's GSS code (E090000nn, see boroughs.csv); district = the outward code"))
 
 
 def _ring(ring: list) -> list[list[float]]:
@@ -577,6 +605,7 @@ def main() -> None:
     incidents = pd.read_csv(args.shared / "incidents_2023_sample_jan_sep.csv", low_memory=False)
     build_stations(args.shared, incidents)
     build_boroughs(args.shared, incidents)
+    build_postcode_points(args.shared)
     build_postcodes(args.shared, incidents)
     build_cells(incidents, pd.read_csv(args.shared / "stations.csv"))
     build_calendar(args.shared)

@@ -14,6 +14,7 @@ from lfb.data.reference import REFERENCE_DIR
 from lfb.geo.grid import bng_to_wgs84
 from lfb.geo.layers import (BOROUGHS_FILE, LAYER_ATTRIBUTION, THAMES_FILE, borough_codes_at, borough_layer,
                             london_bounds, london_outline, london_view, thames_layer)
+from lfb.geo.postcodes import postcode_table
 
 LONDON_BOX = (-0.6, 51.2, 0.4, 51.8)  # west, south, east, north: generously around Greater London
 
@@ -91,6 +92,13 @@ def test_outline_is_the_unshared_borough_edges():
 ])
 def test_borough_of_well_known_points(lat, lon, code):
     assert borough_codes_at(lat, lon).tolist() == [code]
+
+
+def test_borough_polygons_agree_with_the_postcodes_boroughs():
+    table = postcode_table()
+    codes = borough_codes_at(table.latitude.to_numpy(), table.longitude.to_numpy())
+    assert len(codes) == len(table)
+    assert (codes == table.borough_code.to_numpy()).mean() > 0.999
 
 
 def test_borough_polygons_agree_with_most_london_cells():

@@ -3,7 +3,7 @@
 Run from the project root with the real data beside the checkout:
     python tools/build_reference.py [--shared ../shared/data]
 The outputs are small CSV files of facts (station coordinates, postcode-district
-centroids, holiday dates, 1-km grid cells of incident density, the distributions the
+centroids and spread, holiday dates, 1-km grid cells of incident density, the distributions the
 demo-data generator is calibrated on), a gzip CSV of every London postcode's point and compact GeoJSON
 map layers (boroughs, tidal Thames); they are committed;
 the project never needs the source files at run time.
@@ -124,22 +124,71 @@ def build_stations(shared: Path, incidents: pd.DataFrame) -> None:
 
 
 def build_postcodes(shared: Path, incidents: pd.DataFrame) -> None:
-    """London postcode districts seen in LFB records, with centroid and main borough."""
-    uk = pd.read_csv(shared / "postcode_outcodes_uk.csv").set_index("outcode")
+    """London postcode districts: a central point of their live London postcodes, the spread, main borough."""
     stats = incidents.groupby("Postcode_district").agg(
         borough_name=("IncGeo_BoroughName", _mode), borough_code=("IncGeo_BoroughCode", _mode),
         incidents=("IncidentNumber", "size"))
-    stats = stats.join(uk, how="left")
-    missing = stats[stats.latitude.isna()]
-    if len(missing):  # centroid of the district's own incidents when the UK list lacks it
-        lat, lon = bng_to_wgs84(incidents.Easting_rounded, incidents.Northing_rounded)
-        own = pd.DataFrame({"d": incidents.Postcode_district, "lat": lat, "lon": lon}).groupby("d").mean()
-        stats.loc[missing.index, "latitude"] = own.loc[missing.index, "lat"]
-        stats.loc[missing.index, "longitude"] = own.loc[missing.index, "lon"]
-    out = stats.reset_index(names="postcode_district")
-    out["latitude"], out["longitude"] = out.latitude.round(6), out.longitude.round(6)
-    _write(out[["postcode_district", "latitude", "longitude", "borough_code", "borough_name", "incidents"]],
-           "postcode_districts.csv", SOURCE.format(extra="centroids from ONS/Doogal postcode outcode list"))
+    live = _live_postcodes(shared)
+    lfb_name = pd.read_csv(OUT / "boroughs.csv", skiprows=1).set_index("gss_code").lfb_name  # built above
+    added = live.groupby("postcode_district").borough_code.agg(_mode).drop(stats.index, errors="ignore")
+    print(f"districts with live London postcodes added to the incidents' {len(stats)}: {len(added)} "
+          f"({', '.join(added.index)})")
+    stats = pd.concat([stats, pd.DataFrame({"borough_name": added.map(lfb_name), "borough_code": added,
+                                            "incidents": 0})]).sort_index()
+    centre = _district_centres(shared, incidents, _central_postcodes(live), stats.index)
+    distance = np.hypot(live.easting - live.postcode_district.map(centre.easting),
+                        live.northing - live.postcode_district.map(centre.northing))
+    spread = pd.Series(distance).groupby(live.postcode_district)
+    out = stats.join(pd.DataFrame({"postcodes": spread.size(), "spread_p50_m": spread.quantile(0.5).round(),
+                                   "spread_p90_m": spread.quantile(0.9).round()}))
+    out = out.fillna({"postcodes": 0}).astype({"postcodes": int, "spread_p50_m": "Int64", "spread_p90_m": "Int64"})
+    lat, lon = bng_to_wgs84(centre.easting.to_numpy(float), centre.northing.to_numpy(float))
+    out = out.join(pd.DataFrame({"latitude": np.round(lat, 6), "longitude": np.round(lon, 6)}, index=centre.index))
+    out = out.reset_index(names="postcode_district")
+    _write(out[["postcode_district", "latitude", "longitude", "borough_code", "borough_name", "incidents",
+                "postcodes", "spread_p50_m", "spread_p90_m"]],
+           "postcode_districts.csv", SOURCE.format(
+               extra="incidents = sample incidents of the district; districts = those of the sample and those of "
+                     "live London postcodes in OS Code-Point Open; latitude/longitude = the district's centre: its "
+                     "live London postcode nearest the mean position of them all (the ONS/Doogal outcode list's "
+                     "centroid where it has none), postcodes = their number, spread_p50_m/spread_p90_m = median and "
+                     f"90th percentile of their distance (m) from the centre; Code-Point: {POSTCODE_ATTRIBUTION}"))
+
+
+def _live_postcodes(shared: Path) -> pd.DataFrame:
+    """Return the live London postcodes of the Code-Point extract: district, grid point and borough."""
+    pc = pd.read_csv(shared / "london_postcodes.csv",
+                     usecols=["postcode_district", "easting", "northing", "in_use", "borough_code", "borough_name"])
+    ended = sorted(set(pc.postcode_district) - set(pc.postcode_district[pc.in_use == 1]))
+    print(f"districts with only terminated London postcodes (left out): {', '.join(ended) or 'none'}")
+    return pc[pc.in_use == 1].reset_index(drop=True)
+
+
+def _central_postcodes(live: pd.DataFrame) -> pd.DataFrame:
+    """Return, per district, the grid point of its live postcode nearest the mean position of them all."""
+    mean = live.groupby("postcode_district")[["easting", "northing"]].transform("mean")
+    distance = pd.Series(np.hypot(live.easting - mean.easting, live.northing - mean.northing))
+    nearest = distance.groupby(live.postcode_district).idxmin().to_numpy()
+    return live.loc[nearest, ["postcode_district", "easting", "northing"]].set_index("postcode_district")
+
+
+def _district_centres(shared: Path, incidents: pd.DataFrame, postcode_centre: pd.DataFrame,
+                      districts: pd.Index) -> pd.DataFrame:
+    """Return each district's centre (easting, northing): its central live London postcode, else the outcode list's
+    centroid, else the mean of its incidents; print how far the outcode list's centroid is from the first."""
+    uk = pd.read_csv(shared / "postcode_outcodes_uk.csv").set_index("outcode").reindex(districts)
+    listed = pd.DataFrame(np.column_stack(wgs84_to_bng(uk.latitude.to_numpy(float), uk.longitude.to_numpy(float))),
+                          index=districts, columns=["easting", "northing"])
+    own = incidents.groupby("Postcode_district")[["Easting_rounded", "Northing_rounded"]].mean()
+    own.columns = ["easting", "northing"]
+    centre = postcode_centre.reindex(districts).fillna(listed).fillna(own.reindex(districts))
+    offset = np.hypot(*(listed - postcode_centre.reindex(districts)).to_numpy().T)
+    far = pd.Series(offset, index=districts).dropna().sort_values(ascending=False)
+    print("outcode-list centroids > 1 km from the districts' London postcodes: "
+          + ", ".join(f"{d} {m:,.0f} m" for d, m in far[far > 1000].items()))
+    if centre.isna().any().any():
+        raise ValueError(f"no centroid for {list(centre.index[centre.isna().any(axis=1)])}")
+    return centre
 
 
 def build_cells(incidents: pd.DataFrame, stations: pd.DataFrame) -> None:

@@ -142,6 +142,26 @@ def test_bench_reports_fast_lookups():
     assert figures["batch_rows_per_s"] > 10_000
 
 
+def test_district_centre_and_spread_come_from_the_shipped_postcodes(shipped):
+    """Each district's centre is one of its live postcodes; its spread columns are their distances from it."""
+    districts = reference.postcode_districts()
+    live = shipped[shipped.in_use == 1].assign(district=lambda d: d.postcode.str.split(" ").str[0])
+    assert set(live.district) <= set(districts.index)  # every district with a live London postcode is known
+    e0, n0 = wgs84_to_bng(districts.latitude.to_numpy(), districts.longitude.to_numpy())
+    centre = pd.DataFrame({"e0": e0, "n0": n0}, index=districts.index)
+    live = live.join(centre, on="district", how="inner")
+    distance = pd.Series(np.hypot(live.easting - live.e0, live.northing - live.n0), index=live.index)
+    by = distance.groupby(live.district)
+    assert (districts.postcodes == by.size().reindex(districts.index).fillna(0)).all()
+    has = districts.postcodes > 0
+    assert (by.min()[districts.index[has]] < 1.0).all()  # the centre is a live postcode of the district
+    assert np.allclose(districts.spread_p90_m[has].astype(float), by.quantile(0.9)[districts.index[has]], atol=1.0)
+    assert np.allclose(districts.spread_p50_m[has].astype(float), by.quantile(0.5)[districts.index[has]], atol=1.0)
+    assert districts.spread_p90_m[~has].isna().all() and (districts.incidents[~has] > 0).all()
+    # a City district is compact; no spread is larger than London
+    assert districts.spread_p90_m["EC2V"] < 1000 and districts.spread_p90_m[has].max() < 40_000
+
+
 # ---- checks against the source file (developers and CI only) -------------------------------
 
 @pytest.fixture

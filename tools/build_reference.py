@@ -3,13 +3,15 @@
 Run from the project root with the real data beside the checkout:
     python tools/build_reference.py [--shared ../shared/data]
 The outputs are small CSV files of facts (station coordinates, postcode-district
-centroids, holiday dates, 1-km grid cells of incident density, the distributions the
-demo-data generator is calibrated on) and are committed;
+centroids and spread, holiday dates, 1-km grid cells of incident density, the distributions the
+demo-data generator is calibrated on), a gzip CSV of every London postcode's point and compact GeoJSON
+map layers (boroughs, tidal Thames); they are committed;
 the project never needs the source files at run time.
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 import sys
@@ -20,6 +22,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lfb.geo.grid import bng_to_wgs84, wgs84_to_bng  # noqa: E402
+from lfb.geo.layers import BOROUGHS_FILE, LAYER_ATTRIBUTION, THAMES_FILE  # noqa: E402
+from lfb.geo.postcodes import ATTRIBUTION as POSTCODE_ATTRIBUTION, normalise_postcode  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "lfb" / "data" / "tables"
 CELL_M = 1000
@@ -120,22 +124,71 @@ def build_stations(shared: Path, incidents: pd.DataFrame) -> None:
 
 
 def build_postcodes(shared: Path, incidents: pd.DataFrame) -> None:
-    """London postcode districts seen in LFB records, with centroid and main borough."""
-    uk = pd.read_csv(shared / "postcode_outcodes_uk.csv").set_index("outcode")
+    """London postcode districts: a central point of their live London postcodes, the spread, main borough."""
     stats = incidents.groupby("Postcode_district").agg(
         borough_name=("IncGeo_BoroughName", _mode), borough_code=("IncGeo_BoroughCode", _mode),
         incidents=("IncidentNumber", "size"))
-    stats = stats.join(uk, how="left")
-    missing = stats[stats.latitude.isna()]
-    if len(missing):  # centroid of the district's own incidents when the UK list lacks it
-        lat, lon = bng_to_wgs84(incidents.Easting_rounded, incidents.Northing_rounded)
-        own = pd.DataFrame({"d": incidents.Postcode_district, "lat": lat, "lon": lon}).groupby("d").mean()
-        stats.loc[missing.index, "latitude"] = own.loc[missing.index, "lat"]
-        stats.loc[missing.index, "longitude"] = own.loc[missing.index, "lon"]
-    out = stats.reset_index(names="postcode_district")
-    out["latitude"], out["longitude"] = out.latitude.round(6), out.longitude.round(6)
-    _write(out[["postcode_district", "latitude", "longitude", "borough_code", "borough_name", "incidents"]],
-           "postcode_districts.csv", SOURCE.format(extra="centroids from ONS/Doogal postcode outcode list"))
+    live = _live_postcodes(shared)
+    lfb_name = pd.read_csv(OUT / "boroughs.csv", skiprows=1).set_index("gss_code").lfb_name  # built above
+    added = live.groupby("postcode_district").borough_code.agg(_mode).drop(stats.index, errors="ignore")
+    print(f"districts with live London postcodes added to the incidents' {len(stats)}: {len(added)} "
+          f"({', '.join(added.index)})")
+    stats = pd.concat([stats, pd.DataFrame({"borough_name": added.map(lfb_name), "borough_code": added,
+                                            "incidents": 0})]).sort_index()
+    centre = _district_centres(shared, incidents, _central_postcodes(live), stats.index)
+    distance = np.hypot(live.easting - live.postcode_district.map(centre.easting),
+                        live.northing - live.postcode_district.map(centre.northing))
+    spread = pd.Series(distance).groupby(live.postcode_district)
+    out = stats.join(pd.DataFrame({"postcodes": spread.size(), "spread_p50_m": spread.quantile(0.5).round(),
+                                   "spread_p90_m": spread.quantile(0.9).round()}))
+    out = out.fillna({"postcodes": 0}).astype({"postcodes": int, "spread_p50_m": "Int64", "spread_p90_m": "Int64"})
+    lat, lon = bng_to_wgs84(centre.easting.to_numpy(float), centre.northing.to_numpy(float))
+    out = out.join(pd.DataFrame({"latitude": np.round(lat, 6), "longitude": np.round(lon, 6)}, index=centre.index))
+    out = out.reset_index(names="postcode_district")
+    _write(out[["postcode_district", "latitude", "longitude", "borough_code", "borough_name", "incidents",
+                "postcodes", "spread_p50_m", "spread_p90_m"]],
+           "postcode_districts.csv", SOURCE.format(
+               extra="incidents = sample incidents of the district; districts = those of the sample and those of "
+                     "live London postcodes in OS Code-Point Open; latitude/longitude = the district's centre: its "
+                     "live London postcode nearest the mean position of them all (the ONS/Doogal outcode list's "
+                     "centroid where it has none), postcodes = their number, spread_p50_m/spread_p90_m = median and "
+                     f"90th percentile of their distance (m) from the centre; Code-Point: {POSTCODE_ATTRIBUTION}"))
+
+
+def _live_postcodes(shared: Path) -> pd.DataFrame:
+    """Return the live London postcodes of the Code-Point extract: district, grid point and borough."""
+    pc = pd.read_csv(shared / "london_postcodes.csv",
+                     usecols=["postcode_district", "easting", "northing", "in_use", "borough_code", "borough_name"])
+    ended = sorted(set(pc.postcode_district) - set(pc.postcode_district[pc.in_use == 1]))
+    print(f"districts with only terminated London postcodes (left out): {', '.join(ended) or 'none'}")
+    return pc[pc.in_use == 1].reset_index(drop=True)
+
+
+def _central_postcodes(live: pd.DataFrame) -> pd.DataFrame:
+    """Return, per district, the grid point of its live postcode nearest the mean position of them all."""
+    mean = live.groupby("postcode_district")[["easting", "northing"]].transform("mean")
+    distance = pd.Series(np.hypot(live.easting - mean.easting, live.northing - mean.northing))
+    nearest = distance.groupby(live.postcode_district).idxmin().to_numpy()
+    return live.loc[nearest, ["postcode_district", "easting", "northing"]].set_index("postcode_district")
+
+
+def _district_centres(shared: Path, incidents: pd.DataFrame, postcode_centre: pd.DataFrame,
+                      districts: pd.Index) -> pd.DataFrame:
+    """Return each district's centre (easting, northing): its central live London postcode, else the outcode list's
+    centroid, else the mean of its incidents; print how far the outcode list's centroid is from the first."""
+    uk = pd.read_csv(shared / "postcode_outcodes_uk.csv").set_index("outcode").reindex(districts)
+    listed = pd.DataFrame(np.column_stack(wgs84_to_bng(uk.latitude.to_numpy(float), uk.longitude.to_numpy(float))),
+                          index=districts, columns=["easting", "northing"])
+    own = incidents.groupby("Postcode_district")[["Easting_rounded", "Northing_rounded"]].mean()
+    own.columns = ["easting", "northing"]
+    centre = postcode_centre.reindex(districts).fillna(listed).fillna(own.reindex(districts))
+    offset = np.hypot(*(listed - postcode_centre.reindex(districts)).to_numpy().T)
+    far = pd.Series(offset, index=districts).dropna().sort_values(ascending=False)
+    print("outcode-list centroids > 1 km from the districts' London postcodes: "
+          + ", ".join(f"{d} {m:,.0f} m" for d, m in far[far > 1000].items()))
+    if centre.isna().any().any():
+        raise ValueError(f"no centroid for {list(centre.index[centre.isna().any(axis=1)])}")
+    return centre
 
 
 def build_cells(incidents: pd.DataFrame, stations: pd.DataFrame) -> None:
@@ -495,6 +548,104 @@ def build_travel_priors(shared: Path) -> None:
            "time of each station and each hour of call over a distance-only curve, shrunk towards 1 by sample size\n")
 
 
+# ---- postcodes, boroughs and map layers --------------------------------------------------------
+
+CODE_POINT = ("# source: OS Code-Point Open, every postcode of the 33 London boroughs (release 2025.4.0 for live "
+              "postcodes, in_use=1; terminated ones, in_use=0, from the 2024.1, 2018.3 and 2014.3 releases), {extra}. "
+              + POSTCODE_ATTRIBUTION + "\n")
+BOUNDARIES = ("London Datastore, Statistical GIS Boundary Files for London (London_Borough_Excluding_MHW), WGS84, "
+              "{extra}; coordinates rounded to 5 decimals (about 1 m)")
+
+
+def build_boroughs(shared: Path, incidents: pd.DataFrame) -> None:
+    """The 33 London boroughs: id (the GSS number), GSS code, name, the LFB records' spelling, inner London."""
+    features = json.loads((shared / "london_boroughs.geojson").read_text(encoding="utf-8"))["features"]
+    props = pd.DataFrame([f["properties"] for f in features])
+    lfb_name = incidents.groupby("IncGeo_BoroughCode").IncGeo_BoroughName.agg(_mode)
+    code_point = pd.read_csv(shared / "london_postcodes.csv", usecols=["borough_code", "borough_name"])
+    code_point = code_point.drop_duplicates().set_index("borough_code").borough_name
+    out = pd.DataFrame({"borough_id": props.gss_code.str[3:].astype(int), "gss_code": props.gss_code,
+                        "name": props.name, "lfb_name": props.gss_code.map(lfb_name),
+                        "inner": (props.ons_inner == "T").astype(int)}).sort_values("borough_id")
+    if len(out) != 33 or not out.gss_code.is_unique or out.lfb_name.isna().any():
+        raise ValueError("boroughs: expected 33 distinct GSS codes, each spelled in the LFB records")
+    if not out.name.equals(out.gss_code.map(code_point)):
+        raise ValueError("boroughs: names differ between the boundary file and Code-Point")
+    _write(out, "boroughs.csv", "# source: the borough boundary layer's gss_code, name and ons_inner (inner = 1); "
+           "lfb_name = the spelling of the LFB incident records 2023 sample (London Datastore, OGL v3); "
+           "borough_id = the number of the GSS code (E090000nn). " + LAYER_ATTRIBUTION + "\n")
+
+
+def _write_gzip(df: pd.DataFrame, name: str, source: str) -> None:
+    """Write a reference table as a gzip CSV (first line its source comment), byte-identical on every rebuild."""
+    path = OUT / name
+    text = source + df.to_csv(index=False, lineterminator="\n")
+    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as fh:
+        fh.write(text.encode("utf-8"))
+    print(f"wrote {path.relative_to(OUT.parent.parent)} ({len(df)} rows, {path.stat().st_size:,} bytes)")
+
+
+def build_postcode_points(shared: Path) -> None:
+    """Every London postcode, live and terminated, with its grid point (m) and borough id, as a gzip CSV."""
+    pc = pd.read_csv(shared / "london_postcodes.csv", dtype={"postcode": str})
+    if not pc.postcode.is_unique or not pc.postcode.map(normalise_postcode).equals(pc.postcode):
+        raise ValueError("london_postcodes.csv: postcodes must be unique and in standard form")
+    if not pc.postcode.str[:-4].equals(pc.postcode_district):
+        raise ValueError("london_postcodes.csv: postcode_district is not the outward code of every postcode")
+    out = pd.DataFrame({"postcode": pc.postcode, "easting": pc.easting, "northing": pc.northing,
+                        "in_use": pc.in_use, "borough_id": pc.borough_code.str[3:].astype(int)})
+    _write_gzip(out.sort_values("postcode"), "london_postcodes.csv.gz", CODE_POINT.format(
+        extra="easting/northing = British National Grid metres as published; borough_id = the number of the "
+              "borough's GSS code (E090000nn, see boroughs.csv); district = the outward code"))
+
+
+def _ring(ring: list) -> list[list[float]]:
+    """Return a ring with coordinates rounded to 5 decimals, repeated points dropped, closed."""
+    points = [[round(float(p[0]), 5), round(float(p[1]), 5)] for p in ring]
+    kept = [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]
+    if kept[0] != kept[-1]:
+        kept.append(kept[0])
+    if len(kept) < 4:
+        raise ValueError("ring degenerate after rounding")
+    return kept
+
+
+def _geometry(geometry: dict) -> dict:
+    """Return a Polygon or MultiPolygon geometry with compact rings."""
+    if geometry["type"] == "Polygon":
+        return {"type": "Polygon", "coordinates": [_ring(r) for r in geometry["coordinates"]]}
+    if geometry["type"] == "MultiPolygon":
+        return {"type": "MultiPolygon", "coordinates": [[_ring(r) for r in p] for p in geometry["coordinates"]]}
+    raise ValueError(f"not an area geometry: {geometry['type']}")
+
+
+def _write_geojson(name: str, features: list[dict], source: str) -> None:
+    """Write a compact GeoJSON FeatureCollection, a feature a line, with top-level source and attribution."""
+    compact = {"separators": (",", ":"), "ensure_ascii": False}
+    head = json.dumps({"type": "FeatureCollection", "name": name.removesuffix(".geojson"), "source": source,
+                       "attribution": LAYER_ATTRIBUTION}, **compact)[:-1]
+    text = head + ',"features":[\n' + ",\n".join(json.dumps(f, **compact) for f in features) + "\n]}\n"
+    path = OUT / name
+    path.write_text(text, encoding="utf-8", newline="\n")
+    print(f"wrote {path.relative_to(OUT.parent.parent)} ({len(features)} features, {path.stat().st_size:,} bytes)")
+
+
+def build_layers(shared: Path) -> None:
+    """Borough boundaries and the tidal Thames as the project's compact GeoJSON (the outline is derived at run time)."""
+    read = lambda name: json.loads((shared / name).read_text(encoding="utf-8"))["features"]  # noqa: E731
+    boroughs = sorted(read("london_boroughs.geojson"), key=lambda f: f["properties"]["gss_code"])
+    _write_geojson(BOROUGHS_FILE, [
+        {"type": "Feature", "properties": {"name": f["properties"]["name"], "gss_code": f["properties"]["gss_code"],
+                                           "inner": f["properties"]["ons_inner"] == "T"},
+         "geometry": _geometry(f["geometry"])} for f in boroughs],
+        BOUNDARIES.format(extra="simplified at 15 m with shared edges identical; inner = ONS Inner London"))
+    _write_geojson(THAMES_FILE, [
+        {"type": "Feature", "properties": {"name": "River Thames (tidal)"}, "geometry": _geometry(f["geometry"])}
+        for f in read("thames.geojson")],
+        BOUNDARIES.format(extra="the tidal Thames within Greater London (Hampton Court to Erith) derived from that "
+                                "layer, simplified at 8 m"))
+
+
 def main() -> None:
     """Build every reference table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -502,11 +653,14 @@ def main() -> None:
     args = parser.parse_args()
     incidents = pd.read_csv(args.shared / "incidents_2023_sample_jan_sep.csv", low_memory=False)
     build_stations(args.shared, incidents)
+    build_boroughs(args.shared, incidents)
+    build_postcode_points(args.shared)
     build_postcodes(args.shared, incidents)
     build_cells(incidents, pd.read_csv(args.shared / "stations.csv"))
     build_calendar(args.shared)
     build_demo_calibration(args.shared, incidents)
     build_travel_priors(args.shared)
+    build_layers(args.shared)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The project's reference tables: stations, postcode districts, London grid cells, holidays."""
+"""The project's reference tables: stations, boroughs, postcode districts, London grid cells, holidays."""
 from __future__ import annotations
 
 import datetime as dt
@@ -56,6 +56,12 @@ def resolve_station(code_or_name: str) -> pd.Series:
 def postcode_districts() -> pd.DataFrame:
     """Return the London postcode districts with centroid and borough, indexed by district."""
     return _read("postcode_districts.csv").set_index("postcode_district", drop=False)
+
+
+@lru_cache(maxsize=1)
+def boroughs() -> pd.DataFrame:
+    """Return the 33 London boroughs (GSS code, name, LFB records' spelling, inner London), indexed by borough_id."""
+    return _read("boroughs.csv").set_index("borough_id", drop=False)
 
 
 @lru_cache(maxsize=1)

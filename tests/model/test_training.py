@@ -137,3 +137,15 @@ def test_training_leaves_demo_rows_out_once_real_data_is_in(store, tmp_path):
     assert not result.metadata["is_demo"]
     total = result.metadata["rows"]["train"] + result.metadata["rows"]["valid"] + result.metadata["rows"]["test"]
     assert total == 800  # 400 real incidents, two pumps each
+
+
+def test_the_rule_does_not_compare_against_a_champion_whose_metadata_was_edited(store):
+    import json
+
+    settings, db, result = store
+    path = settings.models_dir / result.version / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta["evaluation"]["mae"] = 1.0  # complete, valid JSON, but not what was registered
+    path.write_text(json.dumps(meta))
+    candidate = train(db, settings, test_months=2, model_settings=ModelSettings(**FAST_MODEL), log=lambda _m: None)
+    assert candidate.promoted and "cannot serve" in candidate.metadata["decision"]["text"]

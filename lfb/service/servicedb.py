@@ -27,6 +27,32 @@ CREATE TABLE locks (
   expires REAL NOT NULL
 );
 """,
+    # 2: every estimate the app gave: who asked, what, what the model said, with which version.
+    """
+CREATE TABLE prediction_log (
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  username TEXT NOT NULL,
+  incident_number TEXT,
+  station_code TEXT NOT NULL,
+  location_text TEXT NOT NULL,
+  latitude REAL,
+  longitude REAL,
+  precision TEXT,
+  call_time TEXT NOT NULL,
+  incident_group TEXT NOT NULL,
+  details_json TEXT,
+  median_s REAL NOT NULL,
+  p90_s REAL NOT NULL,
+  p_over_360 REAL,
+  flag INTEGER NOT NULL DEFAULT 0,
+  flag_reason TEXT,
+  model_version TEXT NOT NULL,
+  is_demo INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX idx_prediction_log_user ON prediction_log(username, id);
+CREATE INDEX idx_prediction_log_incident ON prediction_log(incident_number);
+""",
 ]
 
 

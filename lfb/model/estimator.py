@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -80,10 +79,10 @@ class Prediction:
         return pd.DataFrame({"median_s": self.median, "p90_s": self.p90, "p_over_360": self.p_over_target})
 
 
-def probability_over(threshold: float, median: np.ndarray, p90: np.ndarray) -> np.ndarray:
+def probability_over(threshold: float | np.ndarray, median: np.ndarray, p90: np.ndarray) -> np.ndarray:
     """Return P(time > threshold) for a log-normal with the given median and 90th percentile."""
     sigma = np.maximum(np.log(np.maximum(p90, median + 1) / np.maximum(median, 1)) / Z90, 0.02)
-    return 1.0 - ndtr((math.log(threshold) - np.log(np.maximum(median, 1))) / sigma)
+    return 1.0 - ndtr((np.log(np.maximum(threshold, 1)) - np.log(np.maximum(median, 1))) / sigma)
 
 
 @dataclass

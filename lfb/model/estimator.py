@@ -97,6 +97,8 @@ class ResponseModel:
     iterations: int = 0
     settings: ModelSettings = field(default_factory=ModelSettings)
     train_seconds: float = 0.0
+    # Estimates on the validation window by the model before it saw that window (set by fit, never saved)
+    holdout: Prediction | None = field(default=None, repr=False, compare=False)
 
     def _pool(self, X: pd.DataFrame, y: np.ndarray | None = None) -> Pool:
         """Return a CatBoost pool of the model's features."""
@@ -147,6 +149,7 @@ class ResponseModel:
         model.iterations = max(int(np.mean([b.get_best_iteration() + 1 for b in first])), 10)
         shifted = model.predict(valid)
         model.p90_shift = float(np.quantile(y_valid - shifted.p90, 0.9)) + 0.0
+        model.holdout = model.predict(valid)
         if refit:
             both = pd.concat([train, valid], ignore_index=True)
             y_both = np.concatenate([y_train, y_valid])

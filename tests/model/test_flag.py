@@ -1,12 +1,19 @@
 """The live underestimation flag: threshold chosen on validation, reasons from drivers, served as measured."""
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from lfb.model.estimator import Prediction
+from lfb.model import registry
+from lfb.model.estimator import ModelSettings, Prediction
 from lfb.model.flag import (LATE_S, fit_flag, flag_figures, held_out_figures, probability_late, served_figures,
                             served_flags)
 from lfb.model.risk import activate, find_risks
+from tests.builders import FAST_MODEL
+
+FLAG_KEYS = ("flagged_share", "late_share_flagged", "late_share_unflagged")
 
 
 def _requests(n, distance=1500.0, hour=12.0, own_ground=1.0, rank=1.0, home=1.0, group="Fire", station="S1"):
@@ -146,3 +153,147 @@ def test_the_test_window_flags_each_month_with_station_groups_found_before_it():
     assert in_sample["flagged_rows"] == 300  # what the served groups would claim on the months they came from
     off = held_out_figures(rule, {**risks, "active": False}, earlier, scored)
     assert off["flagged_rows"] == 0 and "not in service" in off["served"]
+
+
+# ---- on a trained demo store ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def predictor(trained):
+    from lfb.data.store import connect
+    from lfb.model.serving import Predictor
+
+    settings, _ = trained
+    return Predictor.from_registry(connect(settings.db_path), settings)
+
+
+def test_training_stores_the_rule_chosen_on_the_validation_window(trained):
+    settings, result = trained
+    rule, windows = result.metadata["flag_rule"], result.metadata["windows"]
+    assert rule["window"] == f"validation {windows['valid_from']}" and rule["target_share"] == settings.flag_share
+    assert rule["validation"]["flagged_share"] == pytest.approx(settings.flag_share, abs=0.02)
+    assert 0 < rule["threshold"] < 1 and rule["drivers"]["distance"]
+    figures = result.metadata["evaluation"]["flag"]
+    assert figures["rows"] == result.metadata["evaluation"]["n"]
+    assert all(0 <= figures[k] <= 1 for k in FLAG_KEYS) and figures["threshold"] == rule["threshold"]
+
+
+def test_the_validation_estimates_are_made_before_the_model_saw_validation(trained):
+    """The flag's threshold is chosen on estimates of the model trained without the validation month."""
+    from lfb.data.store import connect
+    from lfb.model.dataset import TARGET, load_examples
+    from lfb.model.estimator import ResponseModel
+    from lfb.model.split import time_split
+    from lfb.model.training import feature_table
+
+    settings, _ = trained
+    split = time_split(feature_table(load_examples(connect(settings.db_path), until="2024-08")), test_months=2)
+    y = lambda t: t[TARGET].to_numpy(float)  # noqa: E731
+    fit = lambda refit: ResponseModel.fit(split.train, y(split.train), split.valid, y(split.valid),  # noqa: E731
+                                          ModelSettings(**FAST_MODEL), refit=refit)
+    before, refitted = fit(False), fit(True)
+    assert refitted.holdout.median == pytest.approx(before.predict(split.valid).median)
+    assert refitted.holdout.p90 == pytest.approx(before.predict(split.valid).p90)
+    assert refitted.predict(split.valid).median != pytest.approx(refitted.holdout.median)
+
+
+def test_the_test_window_figures_are_those_of_the_flag_as_served(trained):
+    """Fit like training does, then serve the evaluated model: the flags on the test window match the figures."""
+    from lfb.data.store import connect
+    from lfb.model.dataset import TARGET, load_examples
+    from lfb.model.serving import Predictor
+    from lfb.model.split import time_split
+    from lfb.model.training import feature_table, fit_and_evaluate
+
+    settings, result = trained
+    split = time_split(feature_table(load_examples(connect(settings.db_path), until="2024-08")), test_months=2)
+    model, figures = fit_and_evaluate(split, ModelSettings(**FAST_MODEL), lambda _m: None, flag_share=0.2,
+                                      flag_driver_rows=30)
+    served = Predictor(model, {**result.metadata, "flag_rule": figures["flag_rule"], "risks": figures["risks"]})
+    table = served.estimate_table(split.test)
+    late = split.test[TARGET].to_numpy(float) > table["median_s"].to_numpy(float) + LATE_S
+    flag = figures["evaluation"]["flag"]
+    assert flag["flagged_by_station_rule"] == 0  # this small store has no station with enough pumps for the rule
+    assert flag["flagged_rows"] == int(table["flag"].sum()) and flag["rows"] == len(split.test)
+    assert flag["late_share_flagged"] == pytest.approx(late[table["flag"].to_numpy(bool)].mean(), abs=2e-3)
+    assert figures["flag_rule"]["validation"]["flagged_share"] == pytest.approx(0.2, abs=0.02)
+
+
+def test_served_flags_follow_the_threshold_with_a_reason(predictor):
+    ranked = predictor.rank_stations("51.5210,-0.1900", "2024-09-15 17:30", "Fire", nearest=0)
+    threshold = predictor.flag_rule["threshold"]
+    for e in ranked:
+        assert bool(e.flag_reason) == e.flag
+        if abs(e.p_late - threshold) > 1e-4 and not e.flag_reason.startswith("estimates for station"):
+            assert e.flag == (e.p_late > threshold)  # (p_late is shown rounded; the station rule flags by station)
+        assert e.p_late == pytest.approx(probability_late(np.array([e.median_s]), np.array([e.p90_s]))[0],
+                                         abs=2e-3)
+    assert any(e.flag for e in ranked) and not all(e.flag for e in ranked)
+    assert all("of such pumps arrived over a minute later" in e.flag_reason or "wide range" in e.flag_reason
+               for e in ranked if e.flag)
+
+
+def test_the_chance_of_a_minute_late_is_in_estimates_and_batches(predictor, tmp_path):
+    from lfb.model.serving import predict_batch
+    from tests.builders import write_csv
+
+    e = predictor.predict_one("A21", "51.5210,-0.1900", "2024-09-15 14:00", "Fire")
+    assert 0 < e.as_dict()["p_late"] < 1
+    path = write_csv(tmp_path / "r.csv", [{"station": "A21", "location": "51.52,-0.19", "time": "2024-09-15 14:00",
+                                           "incident_group": "Fire"}])
+    predict_batch(predictor, path, tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["p_late"].iloc[0] == pytest.approx(e.p_late, abs=0.02)
+
+
+def test_evaluate_on_stored_data_measures_the_flag_as_served(trained, predictor):
+    from lfb.data.store import connect
+    from lfb.model.dataset import load_examples
+    from lfb.model.scoring import score_version
+
+    settings, result = trained
+    db = connect(settings.db_path)
+    report = score_version(db, settings, since="2024-06")
+    served = predictor.estimate_table(load_examples(db, since="2024-06").frame)
+    assert report["flag"]["rows"] == report["n"] == len(served)
+    assert report["flag"]["flagged_rows"] == int(served["flag"].sum())
+    assert report["flag"]["threshold"] == result.metadata["flag_rule"]["threshold"]
+    test_window = score_version(db, settings)
+    assert test_window["flag"] == result.metadata["evaluation"]["flag"]
+
+
+def test_an_older_version_without_the_flag_rule_keeps_working(trained_copy):
+    from lfb.model.scoring import score_version
+    from lfb.model.serving import Predictor
+
+    settings, db, result = trained_copy
+    old = f"{result.version}-old"
+    shutil.copytree(settings.models_dir / result.version, settings.models_dir / old)
+    path = settings.models_dir / old / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata.pop("flag_rule")
+    metadata["evaluation"].pop("flag")
+    metadata["version"] = old
+    metadata["risks"] |= {"active": True, "groups": [{"level": "station", "key": "A21", "rows": 40, "late_share": 0.5,
+                                                      "lower_bound": 0.3, "mean_residual_s": 40.0}]}
+    path.write_text(json.dumps(metadata))
+    registry.register(db, registry.read_metadata(settings.models_dir, old), settings.models_dir / old)
+    registry.set_champion(db, settings.models_dir, old, who="t", action="manual promote", reason="test")
+    predictor = Predictor.from_registry(db, settings)
+    ranked = predictor.rank_stations("W2", "2024-09-15 17:30", "Fire", nearest=0)
+    assert predictor.version == old and [e.station_code for e in ranked if e.flag] == ["A21"]
+    assert all(0 < e.p_late < 1 for e in ranked)
+    assert "note" in score_version(db, settings)["flag"]
+    since = score_version(db, settings, since="2024-06")["flag"]
+    assert since["flagged_rows"] == since["flagged_by_station_rule"] > 0 and since["threshold"] is None
+
+
+def test_find_risks_still_feeds_the_served_flag():
+    """The station rule found on scored pumps flags its station through served_flags."""
+    scored = pd.DataFrame({"station_code": ["SLOW"] * 60 + ["S1"] * 600, "hour": 3.0, "median": 300.0,
+                           "y": [420.0] * 40 + [290.0] * 20 + [300.0] * 600})
+    risks = find_risks(scored)
+    flags = served_flags(None, risks, _join(_requests(1, station="SLOW"), _requests(1)), _prediction([300, 300],
+                                                                                                   [400, 400]))
+    assert flags.flag.tolist() == [True, False]
+

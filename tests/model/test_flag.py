@@ -297,3 +297,11 @@ def test_find_risks_still_feeds_the_served_flag():
                                                                                                    [400, 400]))
     assert flags.flag.tolist() == [True, False]
 
+
+def test_the_flag_meets_its_goals_on_held_out_real_months(real_trained):
+    """The acceptance figures: on July-September 2023, 10-25% flagged, flagged late at least 1.5 times as often."""
+    _settings, result = real_trained
+    flag = result.metadata["evaluation"]["flag"]
+    assert result.metadata["flag_rule"]["window"] == "validation 2023-06"
+    assert 0.10 <= flag["flagged_share"] <= 0.25
+    assert flag["late_share_flagged"] >= 1.5 * flag["late_share_unflagged"]

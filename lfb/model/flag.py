@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lfb.model.estimator import Prediction, probability_over
+from lfb.model.features import MISSING_CATEGORY
 from lfb.model.risk import BANDS, RiskRule, find_risks, flag_mask, time_band, wilson_lower
 
 LATE_S = RiskRule.late_s  # "late": arrived more than this many seconds after the median estimate
@@ -62,8 +63,8 @@ def driver_groups(features: Mapping[str, Any]) -> dict[str, np.ndarray]:
     nearest = np.where(rank == 1, "from the nearest station",
                        np.where(rank > 1, "from a station that is not the nearest", "")).astype(object)
     home = _words(np.asarray(features["home_station"], float), {0.0: "a pump away from its home station"})
-    group = np.array([f"{g} incidents" if g else "" for g in np.asarray(features["incident_group"], str).tolist()],
-                     dtype=object)
+    group = np.array([f"{g} incidents" if g and g != MISSING_CATEGORY else ""
+                      for g in np.asarray(features["incident_group"], str).tolist()], dtype=object)
 
     def pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Return both groups in words where both are known."""
@@ -91,6 +92,7 @@ def flag_figures(late: np.ndarray, flagged: np.ndarray, p_late: np.ndarray) -> d
     late, flagged = np.asarray(late, bool), np.asarray(flagged, bool)
 
     def share(values: np.ndarray) -> float | None:
+        """Return the mean of a yes/no (or probability) array, None when empty."""
         return round(float(values.mean()), 4) if len(values) else None
 
     flagged_late, unflagged_late = share(late[flagged]), share(late[~flagged])

@@ -83,6 +83,16 @@ def test_the_reason_names_the_driver_with_the_late_share_of_such_validation_pump
         flags.reason[0]
 
 
+def test_unknown_request_details_make_no_driver_group():
+    from lfb.model.flag import driver_groups
+
+    groups = driver_groups(_join(_requests(1, group="(none)", home=np.nan, hour=np.nan), _requests(1, home=0.0)))
+    assert groups["incident"].tolist() == ["", "Fire incidents"]
+    assert groups["time"].tolist() == ["", "in the day (10-16)"]
+    assert groups["home"].tolist() == ["", "a pump away from its home station"]
+    assert groups["distance_time"].tolist() == ["", "a 1-2 km run in the day (10-16)"]
+
+
 def test_groups_under_the_minimum_size_give_no_reason():
     features, y, prediction = _validation()
     rule = fit_flag(features, y, prediction, share=0.15, min_rows=61, window="validation 2024-06")

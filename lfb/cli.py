@@ -263,7 +263,8 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     for e in estimates:
         flag = f"  ⚠ {e.flag_reason}" if e.flag else ""
         print(f"  {e.station_code} {e.station_name:<20} median {e.median_s:5.0f} s  P90 {e.p90_s:5.0f} s  "
-              f"P(>6 min) {e.p_over_360:4.0%}  {e.distance_m / 1000:4.1f} km{flag}")
+              f"P(>6 min) {e.p_over_360:4.0%}  P(over a minute late) {e.p_late:4.0%}  "
+              f"{e.distance_m / 1000:4.1f} km{flag}")
     for note in estimates[0].notes:
         print(f"  note: {note}")
     return EXIT_OK
@@ -315,7 +316,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
              if k in metadata} | {"evaluation": {k: metadata["evaluation"][k] for k in
                                                  ("n", "mae", "rmse", "r2", "p90_coverage", "lift")},
                                   "risk_groups": len(metadata["risks"]["groups"]),
-                                  "risk_flag": metadata["risks"].get("active_reason"), "damaged": damaged},
+                                  "risk_flag": metadata["risks"].get("active_reason"),
+                                  "flag": _flag_summary(metadata), "damaged": damaged},
             indent=2, default=str))
         if damaged:
             _err(f"model {version} cannot serve: {damaged}; promote or roll back to a version that loads "
@@ -334,6 +336,14 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         print(f"note: skipped {note}")
     print(f"rolled back: champion is {done.version} again")
     return EXIT_OK
+
+
+def _flag_summary(metadata: dict) -> dict | str:
+    """Return how a version's flag serves: its rule and its figures on validation and test windows."""
+    rule = metadata.get("flag_rule")
+    if not rule:
+        return "station rule only (trained before the flag threshold existed)"
+    return {"rule": rule["text"], "validation": rule["validation"], "test": metadata["evaluation"].get("flag")}
 
 
 def cmd_backtest_refit(args: argparse.Namespace, settings: Settings) -> int:

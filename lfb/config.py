@@ -37,6 +37,8 @@ class Settings:
     promote_margin: float = 0.01
     coverage_tolerance: float = 0.02
     refit_on_all: bool = True
+    flag_share: float = 0.15  # the underestimation flag's threshold flags this share of validation estimates
+    flag_driver_rows: int = 30  # a flag reason names a group of at least this many validation pumps
     model_threads: int = 2
     write_wait_s: float = 600.0
     lock_lease_s: float = 60.0
@@ -67,6 +69,8 @@ def get_settings() -> Settings:
         promote_margin=float(os.environ.get("LFB_PROMOTE_MARGIN", "0.01")),
         coverage_tolerance=float(os.environ.get("LFB_COVERAGE_TOLERANCE", "0.02")),
         refit_on_all=os.environ.get("LFB_REFIT_ON_ALL", "1").strip().lower() not in ("0", "false", "no"),
+        flag_share=float(os.environ.get("LFB_FLAG_SHARE", "0.15")),
+        flag_driver_rows=int(os.environ.get("LFB_FLAG_DRIVER_ROWS", "30")),
         model_threads=int(os.environ.get("LFB_MODEL_THREADS", "2")),
         write_wait_s=float(os.environ.get("LFB_WRITE_WAIT", "600")),
         lock_lease_s=float(os.environ.get("LFB_LOCK_LEASE", "60")),

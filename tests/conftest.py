@@ -30,7 +30,7 @@ def db(tmp_path: Path):
     database.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real LFB sample beside the checkout; tests using it skip where it is absent."""
     path = get_settings().shared_data_dir
@@ -39,6 +39,22 @@ def shared_data() -> Path:
     return path
 
 
+
+
+@pytest.fixture(scope="session")
+def real_trained(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The real 2023 sample trained as in the README (test July-September); skips where the sample is absent."""
+    from lfb.data.ingest import ingest_file
+    from lfb.model.training import train
+    from lfb.service import jobs
+
+    root = tmp_path_factory.mktemp("real")
+    settings = get_settings().relocated(root / "data", root / "models")
+    db = jobs.open_store(settings)
+    ingest_file(db, shared_data / "incidents_2023_sample_jan_sep.csv")
+    result = train(db, settings, test_months=3, log=lambda _m: None)
+    db.close()
+    return settings, result
 
 
 @pytest.fixture(scope="session")

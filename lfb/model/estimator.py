@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -80,10 +79,10 @@ class Prediction:
         return pd.DataFrame({"median_s": self.median, "p90_s": self.p90, "p_over_360": self.p_over_target})
 
 
-def probability_over(threshold: float, median: np.ndarray, p90: np.ndarray) -> np.ndarray:
+def probability_over(threshold: float | np.ndarray, median: np.ndarray, p90: np.ndarray) -> np.ndarray:
     """Return P(time > threshold) for a log-normal with the given median and 90th percentile."""
     sigma = np.maximum(np.log(np.maximum(p90, median + 1) / np.maximum(median, 1)) / Z90, 0.02)
-    return 1.0 - ndtr((math.log(threshold) - np.log(np.maximum(median, 1))) / sigma)
+    return 1.0 - ndtr((np.log(np.maximum(threshold, 1)) - np.log(np.maximum(median, 1))) / sigma)
 
 
 @dataclass
@@ -98,6 +97,8 @@ class ResponseModel:
     iterations: int = 0
     settings: ModelSettings = field(default_factory=ModelSettings)
     train_seconds: float = 0.0
+    # Estimates on the validation window by the model before it saw that window (set by fit, never saved)
+    holdout: Prediction | None = field(default=None, repr=False, compare=False)
 
     def _pool(self, X: pd.DataFrame, y: np.ndarray | None = None) -> Pool:
         """Return a CatBoost pool of the model's features."""
@@ -148,6 +149,7 @@ class ResponseModel:
         model.iterations = max(int(np.mean([b.get_best_iteration() + 1 for b in first])), 10)
         shifted = model.predict(valid)
         model.p90_shift = float(np.quantile(y_valid - shifted.p90, 0.9)) + 0.0
+        model.holdout = model.predict(valid)
         if refit:
             both = pd.concat([train, valid], ignore_index=True)
             y_both = np.concatenate([y_train, y_valid])

@@ -145,6 +145,12 @@ def format_report(report: dict[str, Any], title: str = "") -> str:
                      f"({fp['lift_vs_distance']:+.1%}), P90 coverage {fp['p90_coverage']:.1%}")
     lines.append("  by month:    " + ", ".join(f"{m['month']} MAE {m['mae']:.1f} (n={m['n']:,})"
                                                for m in report["by_month"]))
+    flag = report.get("flag") or {}
+    if flag.get("flagged_share") is not None:
+        flagged, unflagged = flag["late_share_flagged"], flag["late_share_unflagged"]
+        shares = "-" if flagged is None else f"{flagged:.1%}", "-" if unflagged is None else f"{unflagged:.1%}"
+        lines.append(f"  flag: {flag['flagged_share']:.1%} of estimates flagged; over a minute later than the "
+                     f"median: flagged {shares[0]}, unflagged {shares[1]}")
     lines.append("  by pump order (reporting only): " + ", ".join(
         f"{m['pump_order'] or '?'}: MAE {m['mae']:.1f} (n={m['n']:,})" for m in report["by_pump_order"]))
     return "\n".join(lines)

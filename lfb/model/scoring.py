@@ -12,9 +12,14 @@ from lfb.model.dataset import TARGET, Examples, examples_from_file, load_example
 from lfb.model.evaluation import Baselines, evaluation_report, scored_frame
 from lfb.model.registry import (ModelFileError, NoChampion, RegistryError, Serving, load_registered,
                                 load_serving)
+from lfb.model.flag import served_figures
 from lfb.model.risk import flag_usefulness
 from lfb.model.serving import FUTURE_LIMIT_DAYS, PAST_LIMIT_DAYS
 from lfb.model.training import feature_table
+
+
+NO_FLAG_FIGURES = {"note": "this version was trained before the flag's figures were measured at training; "
+                           "score it on data with --since or a file to measure its flag"}
 
 
 def version_to_score(db: sqlite_utils.Database, settings: Settings, version: str | None = None) -> Serving:
@@ -57,14 +62,15 @@ def score_version(db: sqlite_utils.Database, settings: Settings, *, version: str
                   file: Path | None = None, since: str | None = None) -> dict[str, Any]:
     """Return the evaluation report of a version (default: the champion) on a file or on stored data.
 
-    Without a file or `since`, the report is the honest test-window report written at training time.
+    Without a file or `since`, the report is the honest test-window report written at training time. The `flag`
+    figures are those of the flag as this version serves it.
     """
     loaded = version_to_score(db, settings, version)
     metadata = loaded.metadata
     if file is None and since is None:
         return {"version": loaded.version, "fallback": loaded.warning, "source": f"test window "
                 f"{metadata['windows']['test_from']}..{metadata['windows']['test_until']} (held out at training)",
-                **metadata["evaluation"], "risk_usefulness": metadata.get("risk_usefulness")}
+                "flag": NO_FLAG_FIGURES, **metadata["evaluation"], "risk_usefulness": metadata.get("risk_usefulness")}
     where = f" in {Path(file).name}" if file else f" since {since}"
     examples = examples_from_file(Path(file), db) if file else load_examples(db, since=since)
     if examples.frame.empty:
@@ -74,8 +80,11 @@ def score_version(db: sqlite_utils.Database, settings: Settings, *, version: str
         raise ValueError(f"no pump attendances to score{where}: all {len(examples.frame):,} are "
                          f"{far_time_reason(metadata['time_range'])}; score a model trained on data nearer to them")
     table = feature_table(kept)
-    scored = scored_frame(table, loaded.model.predict(table))
+    prediction = loaded.model.predict(table)
+    scored = scored_frame(table, prediction)
     report = evaluation_report(scored, Baselines.from_dict(metadata["baselines"]))
+    report["flag"] = served_figures(metadata.get("flag_rule"), metadata.get("risks", {}), table, prediction,
+                                    table[TARGET].to_numpy(float))
     source = f"file {Path(file).name}" if file else f"stored data since {since}"
     return {"version": loaded.version, "fallback": loaded.warning, "source": source,
             "warning": training_overlap(list(table["month"].unique()), metadata), **report,

@@ -17,7 +17,7 @@ from lfb.geo.location import Location, parse_location
 from lfb.model.estimator import ResponseModel
 from lfb.data.reference import UnknownStation, in_london, resolve_station, stations
 from lfb.model.registry import ModelFileError, NoChampion, NothingServes, load_registered, load_serving
-from lfb.model.risk import flag_mask
+from lfb.model.flag import driver_index, served_flags
 
 OPTIONAL_TYPES = ("stop_code", "special_service_type", "property_category", "property_type", "address_qualifier")
 PAST_LIMIT_DAYS, FUTURE_LIMIT_DAYS = 365, 730
@@ -46,6 +46,7 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
     model_version: str = ""
     demo: bool = False
+    p_late: float = float("nan")  # chance of arriving over a minute later than the median estimate
 
     def as_dict(self) -> dict[str, Any]:
         """Return the estimate as plain data."""
@@ -61,6 +62,8 @@ class Predictor:
         self.categories = {k: set(v) for k, v in metadata.get("categories", {}).items()}
         first, last = metadata["time_range"]
         self.time_range = (pd.Timestamp(first), pd.Timestamp(last))
+        self.flag_rule = metadata.get("flag_rule")  # None for versions trained before it: station rule only
+        self.flag_index = driver_index(self.flag_rule)
 
     @classmethod
     def from_registry(cls, db: sqlite_utils.Database, settings: Settings, version: str | None = None) -> Predictor:
@@ -107,13 +110,14 @@ class Predictor:
     # ---- answers ----------------------------------------------------------------------------
 
     def estimate_arrays(self, requests: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Return median, P90, P(>360 s), distance and risk flag for checked requests (table or column arrays)."""
+        """Return median, P90, P(>360 s), distance, chance of a minute late and flag for checked requests."""
         features = feature_arrays(requests)
         prediction = self.model.predict(features)
-        flags, reasons = flag_mask(self.metadata.get("risks", {}), features["station_code"], features["hour"])
+        flags = served_flags(self.flag_rule, self.metadata.get("risks", {}), features, prediction,
+                             index=self.flag_index)
         return {"median_s": np.round(prediction.median, 1), "p90_s": np.round(prediction.p90, 1),
                 "p_over_360": np.round(prediction.p_over_target, 4), "distance_m": np.round(features["distance_m"]),
-                "flag": flags, "flag_reason": np.array(reasons, dtype=object)}
+                "p_late": np.round(flags.p_late, 4), "flag": flags.flag, "flag_reason": flags.reason}
 
     def estimate_table(self, requests: pd.DataFrame) -> pd.DataFrame:
         """Return the estimates of a table of checked requests as a table."""
@@ -146,7 +150,7 @@ class Predictor:
         out = {k: v[0] for k, v in self.estimate_arrays(request).items()}
         return Estimate(row.station_code, row.station_name, float(out["median_s"]), float(out["p90_s"]),
                         float(out["p_over_360"]), float(out["distance_m"]), bool(out["flag"]), str(out["flag_reason"]),
-                        notes, self.version, bool(self.metadata.get("is_demo")))
+                        notes, self.version, bool(self.metadata.get("is_demo")), float(out["p_late"]))
 
     def rank_stations(self, location: str | Location, when: str | dt.datetime, incident_group: str,
                       nearest: int = 10, home_station: bool | None = True, **types: str | None) -> list[Estimate]:
@@ -164,7 +168,7 @@ class Predictor:
         demo = bool(self.metadata.get("is_demo"))
         answers = [Estimate(code, name, float(t["median_s"][i]), float(t["p90_s"][i]), float(t["p_over_360"][i]),
                             float(t["distance_m"][i]), bool(t["flag"][i]), str(t["flag_reason"][i]), list(notes),
-                            self.version, demo)
+                            self.version, demo, float(t["p_late"][i]))
                    for i, (code, name) in enumerate(zip(chosen.station_code, chosen.station_name))]
         return sorted(answers, key=lambda e: e.median_s)
 
@@ -284,7 +288,7 @@ def predict_batch(predictor: Predictor, in_path: Path, out_path: Path) -> dict[s
     fixed, errors, notes = check_batch(predictor, requests)
     ok = (errors == "").to_numpy()
     table = predictor.estimate_table(fixed[ok]) if ok.any() else pd.DataFrame()
-    for column in ("median_s", "p90_s", "p_over_360", "distance_m", "flag", "flag_reason"):
+    for column in ("median_s", "p90_s", "p_over_360", "distance_m", "p_late", "flag", "flag_reason"):
         output[column] = None
         if ok.any():
             output.loc[ok, column] = table[column].to_numpy()

@@ -21,6 +21,7 @@ from lfb.model.estimator import SMALL_DATA_ROWS, ModelSettings, ResponseModel
 from lfb.model.registry import (ModelFileError, champion, clean_strays, load_registered, load_version,
                                 new_version_id, register,
                                 save_version, set_champion)
+from lfb.model.flag import fit_flag, held_out_figures
 from lfb.model.risk import activate, find_risks, flag_usefulness
 from lfb.model.split import Split, month_add, time_split
 
@@ -110,21 +111,31 @@ def _categories(table: pd.DataFrame) -> dict[str, list[str]]:
     return {name: sorted(map(str, table[name].unique())) for name in CATEGORICAL_FEATURES}
 
 
-def fit_and_evaluate(split: Split, model_settings: ModelSettings, log: Log) -> tuple[ResponseModel, dict[str, Any]]:
-    """Fit on the training and validation windows; return the model and its honest test-window figures."""
+def fit_and_evaluate(split: Split, model_settings: ModelSettings, log: Log, *, flag_share: float,
+                     flag_driver_rows: int) -> tuple[ResponseModel, dict[str, Any]]:
+    """Fit on the training and validation windows; return the model and its honest test-window figures.
+
+    The flag's threshold and drivers come from the validation window, estimated by the model before it saw it.
+    """
     y = lambda t: t[TARGET].to_numpy(float)  # noqa: E731
     # Small data: refit on training + validation (the validation month matters); large data: it adds ~3% rows
     # for the cost of a whole extra fit, so the early-stopped model is evaluated as it is.
     model = ResponseModel.fit(split.train, y(split.train), split.valid, y(split.valid), model_settings, log=log,
                               refit=len(split.train) < SMALL_DATA_ROWS)
-    scored = scored_frame(split.test, model.predict(split.test))
+    prediction = model.predict(split.test)
+    scored = scored_frame(split.test, prediction)
     fitted = pd.concat([split.train, split.valid])
     baselines = Baselines.fit(fitted["distance_m"].to_numpy(float), y(fitted))
     report = evaluation_report(scored, baselines)
     usefulness = flag_usefulness(scored)
     risks = activate(find_risks(scored), usefulness)
+    months = sorted(split.valid["month"].unique())
+    window = f"validation {months[0]}" + (f"..{months[-1]}" if len(months) > 1 else "")
+    flag_rule = fit_flag(split.valid, y(split.valid), model.holdout, share=flag_share, min_rows=flag_driver_rows,
+                         window=window)
+    report["flag"] = held_out_figures(flag_rule, risks, scored_frame(split.valid, model.holdout), scored)
     return model, {"evaluation": report, "baselines": baselines.as_dict(), "risks": risks,
-                   "risk_usefulness": usefulness}
+                   "risk_usefulness": usefulness, "flag_rule": flag_rule}
 
 
 def refit_backtest(db: sqlite_utils.Database, settings: Settings, *, test_months: int | None = None,
@@ -169,7 +180,8 @@ def train(db: sqlite_utils.Database, settings: Settings, *, until: str | None = 
         log(f"train {w.train_from}..{w.train_until} ({len(split.train):,} pumps), validation "
             f"{w.valid_from}..{w.valid_until} ({len(split.valid):,}), test {w.test_from}..{w.test_until} "
             f"({len(split.test):,})")
-        model, figures = fit_and_evaluate(split, model_settings, log)
+        model, figures = fit_and_evaluate(split, model_settings, log, flag_share=settings.flag_share,
+                                          flag_driver_rows=settings.flag_driver_rows)
         decision = decide(settings, db, model, split.test)
         served, refit = model, {"applied": False, "served_model_trained_until": w.valid_until}
         data_until = w.valid_until

@@ -105,16 +105,9 @@ def test_evaluate_on_a_mobilisation_file_takes_incidents_from_the_store(store, t
     assert report["n"] == 40 and report["dropped"]["no matching incident or time out of range"] == 1
 
 
-def test_the_model_beats_the_distance_curve_on_real_incidents(shared_data, tmp_path):
+def test_the_model_beats_the_distance_curve_on_real_incidents(real_trained):
     """The acceptance figure: the 2023 sample, trained January-June, tested July-September."""
-    from lfb.service import jobs
-    from lfb.config import get_settings
-    from lfb.data.ingest import ingest_file
-
-    settings = get_settings().relocated(tmp_path)
-    db = jobs.open_store(settings)
-    ingest_file(db, shared_data / "incidents_2023_sample_jan_sep.csv")
-    result = train(db, settings, test_months=3, log=lambda _m: None)
+    _settings, result = real_trained
     ev = result.metadata["evaluation"]
     assert result.metadata["windows"]["test_from"] == "2023-07"
     assert ev["lift"]["vs_distance"] >= 0.05

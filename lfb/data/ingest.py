@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,6 +20,8 @@ from lfb.data.records import parse_chunk
 from lfb.data.store import INCIDENT_COLUMNS, MOBILISATION_COLUMNS, count, transaction, upsert_rows
 
 Progress = Callable[[int, int], None]  # (done, total) in the file's own units
+DISK_FULL = ("the disk is full (database or temp folder); free space and ingest the file again — "
+             "nothing from this file was kept")
 TABLES = {INCIDENTS: ("incidents", list(INCIDENT_COLUMNS), ("incident_number",)),
           "mobilisations": ("mobilisations", list(MOBILISATION_COLUMNS), ("incident_number", "mobilisation_id"))}
 
@@ -84,14 +88,37 @@ def previous_ingest(db: sqlite_utils.Database, sha256: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Return True if the error says the disk (or SQLite's size limit) is full."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def failure_message(exc: BaseException, file_name: str) -> str:
+    """Return the one-line reason a file failed, saying what to do where that is known."""
+    if is_disk_full(exc):
+        return DISK_FULL
+    if isinstance(exc, (FormatError, OSError, ValueError, UnicodeError, KeyError)):
+        text = str(exc)
+        if text.startswith(f"{file_name}: "):
+            return text.removeprefix(f"{file_name}: ")
+        return "the file " + text.removeprefix(f"{file_name} ") if text.startswith(f"{file_name} ") else text
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _record_failure(db: sqlite_utils.Database, report: IngestReport, started: str) -> IngestReport:
-    """Write the ingest row of a failed file in its own transaction."""
-    with transaction(db):
-        cursor = db.execute(
-            "INSERT INTO ingests (file_name, sha256, kind, started, finished, status, message, seconds) "
-            "VALUES (?, ?, ?, ?, ?, 'failed', ?, ?)",
-            [report.file_name, report.sha256 or "", report.kind, started, _now(), report.message, report.seconds])
-        report.ingest_id = cursor.lastrowid
+    """Write the ingest row of a failed file in its own transaction (if even that fails, say so in the report)."""
+    try:
+        with transaction(db):
+            cursor = db.execute(
+                "INSERT INTO ingests (file_name, sha256, kind, started, finished, status, message, seconds) "
+                "VALUES (?, ?, ?, ?, ?, 'failed', ?, ?)",
+                [report.file_name, report.sha256 or "", report.kind, started, _now(), report.message, report.seconds])
+            report.ingest_id = cursor.lastrowid
+    except sqlite3.Error as exc:
+        why = "the disk is full" if is_disk_full(exc) else str(exc)
+        report.message += f" (the failure could not be recorded in the database: {why})"
     return report
 
 
@@ -115,10 +142,8 @@ def ingest_file(db: sqlite_utils.Database, path: Path | str, *, chunk_rows: int 
         report.seconds = time.perf_counter() - clock
         _record_failure(db, report, started)
         raise
-    except (FormatError, OSError, ValueError, UnicodeError, KeyError) as exc:
-        report.message = str(exc).removeprefix(f"{path.name}: ")
     except Exception as exc:  # noqa: BLE001 - any failure must leave a clear trace, not a half-written file
-        report.message = f"{type(exc).__name__}: {exc}"
+        report.message = failure_message(exc, path.name)
     report.seconds = time.perf_counter() - clock
     if report.status != "ok":
         report.rows_read = report.rows_inserted = report.rows_updated = report.rows_rejected = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import hashlib
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -171,6 +172,8 @@ def _load(db: sqlite_utils.Database, records: RecordFile, report: IngestReport, 
             report.rows_rejected += len(parsed.rejects)
             parsed.records["ingest_id"] = ingest_id
             upsert_rows(db, table, columns, key, to_rows(parsed.records, columns))
+            if records.kind == INCIDENTS:
+                forget_derived(db, parsed.records["incident_number"])
             if len(parsed.derived):
                 parsed.derived["ingest_id"] = ingest_id
                 upsert_rows(db, mob_table, mob_columns, mob_key, to_rows(parsed.derived, mob_columns))
@@ -193,6 +196,12 @@ def _load(db: sqlite_utils.Database, records: RecordFile, report: IngestReport, 
             [report.rows_read, report.rows_inserted, report.rows_updated, report.rows_rejected, report.rows_derived,
              _now(), report.message, report.seconds, int(demo), ingest_id])
     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
+def forget_derived(db: sqlite_utils.Database, incident_numbers: pd.Series) -> None:
+    """Delete the derived pump attendances of these incidents in one statement, so their new rows replace them."""
+    db.execute("DELETE FROM mobilisations WHERE derived = 1 AND incident_number IN (SELECT value FROM json_each(?))",
+               [json.dumps(incident_numbers.tolist())])
 
 
 def _summary(report: IngestReport) -> str:

@@ -119,8 +119,10 @@ def parse_incidents(frame: pd.DataFrame, first_row: int, derive: bool = True) ->
 
 
 def derive_attendances(incidents: pd.DataFrame) -> pd.DataFrame:
-    """Return first- and second-pump attendance rows (mobilisation columns) from incident records."""
+    """Return first- and second-pump attendance rows (mobilisation columns) from incident records (the last row of
+    an incident given twice wins, as it does for the record itself)."""
     codes = station_codes_by_name()
+    incidents = incidents.drop_duplicates("incident_number", keep="last")
     parts = []
     for order, prefix in ((1, "first_pump"), (2, "second_pump")):
         has = incidents[f"{prefix}_seconds"].notna()

@@ -167,9 +167,10 @@ def _load(db: sqlite_utils.Database, records: RecordFile, report: IngestReport, 
         before = count(db, table)
         demo = False
         for chunk in records.chunks(chunk_rows):
-            parsed = parse_chunk(records.kind, chunk.frame, chunk.first_row)
-            report.rows_read += len(chunk.frame)
-            report.rows_rejected += len(parsed.rejects)
+            parsed = parse_chunk(records.kind, chunk.frame, chunk.rows)
+            rejects = sorted(chunk.malformed + parsed.rejects, key=lambda r: r[0] or 0)
+            report.rows_read += len(chunk.frame) + len(chunk.malformed)
+            report.rows_rejected += len(rejects)
             parsed.records["ingest_id"] = ingest_id
             upsert_rows(db, table, columns, key, to_rows(parsed.records, columns))
             if records.kind == INCIDENTS:
@@ -178,9 +179,9 @@ def _load(db: sqlite_utils.Database, records: RecordFile, report: IngestReport, 
                 parsed.derived["ingest_id"] = ingest_id
                 upsert_rows(db, mob_table, mob_columns, mob_key, to_rows(parsed.derived, mob_columns))
                 report.rows_derived += len(parsed.derived)
-            if parsed.rejects:
+            if rejects:
                 db.conn.executemany("INSERT INTO rejects (ingest_id, line, reason, raw) VALUES (?, ?, ?, ?)",
-                                    [(ingest_id, *r) for r in parsed.rejects])
+                                    [(ingest_id, *r) for r in rejects])
             demo = demo or bool(parsed.records["is_demo"].any())
             if progress:
                 progress(chunk.done, chunk.total)
@@ -206,6 +207,8 @@ def forget_derived(db: sqlite_utils.Database, incident_numbers: pd.Series) -> No
 
 def _summary(report: IngestReport) -> str:
     """Return a one-line human summary of a successful ingest."""
+    if not report.rows_read:
+        return f"the file holds the {report.kind} header but no records; nothing to add"
     text = (f"{report.rows_read:,} {report.kind} rows read: {report.rows_inserted:,} new, "
             f"{report.rows_updated:,} updated, {report.rows_rejected:,} rejected")
     if report.rows_derived:

@@ -76,9 +76,15 @@ def _raw_json(frame: pd.DataFrame, i: int) -> str:
                        for k, v in row.items()}, ensure_ascii=False)
 
 
-def _finish(frame: pd.DataFrame, first_row: int, reasons: Reasons) -> tuple[np.ndarray, list]:
+def row_numbers(rows: int | np.ndarray, n: int) -> np.ndarray:
+    """Return the file row number of each of `n` rows, given them or the first one (the others following on)."""
+    return np.arange(rows, rows + n) if np.ndim(rows) == 0 else np.asarray(rows)
+
+
+def _finish(frame: pd.DataFrame, rows: int | np.ndarray, reasons: Reasons) -> tuple[np.ndarray, list]:
     """Return the mask of accepted rows and the reject tuples for the others."""
-    rejects = [(first_row + i, "; ".join(reasons.by_row[i]), _raw_json(frame, i)) for i in sorted(reasons.by_row)]
+    numbers = row_numbers(rows, len(frame))
+    rejects = [(int(numbers[i]), "; ".join(reasons.by_row[i]), _raw_json(frame, i)) for i in sorted(reasons.by_row)]
     return ~reasons.refused(), rejects
 
 
@@ -87,7 +93,7 @@ def _is_demo(numbers: pd.Series) -> pd.Series:
     return numbers.astype("string").str.endswith(DEMO_SUFFIX).fillna(False).astype(int)
 
 
-def parse_incidents(frame: pd.DataFrame, first_row: int, derive: bool = True) -> Parsed:
+def parse_incidents(frame: pd.DataFrame, rows: int | np.ndarray, derive: bool = True) -> Parsed:
     """Parse a raw chunk of incident records; derive first- and second-pump attendance rows (unless told not to)."""
     n = len(frame)
     reasons = Reasons(n)
@@ -101,7 +107,7 @@ def parse_incidents(frame: pd.DataFrame, first_row: int, derive: bool = True) ->
         reasons.note(((times < 0) | (times > MAX_ATTENDANCE_S)).to_numpy(bool), f"{header}: out of range")
     for name in ("latitude", "longitude", "easting_m", "northing_m"):
         v[name] = v[name].where(v[name] != 0)  # published files write 0 for an unknown coordinate
-    ok, rejects = _finish(frame, first_row, reasons)
+    ok, rejects = _finish(frame, rows, reasons)
     cols = {
         "incident_number": v["incident_number"],
         "call_datetime": formats.iso(when),
@@ -149,7 +155,7 @@ def derive_attendances(incidents: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def parse_mobilisations(frame: pd.DataFrame, first_row: int) -> Parsed:
+def parse_mobilisations(frame: pd.DataFrame, rows: int | np.ndarray) -> Parsed:
     """Parse a raw chunk of mobilisation records."""
     n = len(frame)
     reasons = Reasons(n)
@@ -160,7 +166,7 @@ def parse_mobilisations(frame: pd.DataFrame, first_row: int) -> Parsed:
     for name, header in (("attendance_seconds", "AttendanceTimeSeconds"), ("turnout_seconds", "TurnoutTimeSeconds"),
                          ("travel_seconds", "TravelTimeSeconds")):
         reasons.note(((v[name] < 0) | (v[name] > MAX_ATTENDANCE_S)).to_numpy(bool), f"{header}: out of range")
-    ok, rejects = _finish(frame, first_row, reasons)
+    ok, rejects = _finish(frame, rows, reasons)
     when = v["mobilised_at"]
     cols: dict[str, pd.Series] = {
         "month": when.dt.strftime("%Y-%m"),
@@ -178,6 +184,6 @@ def parse_mobilisations(frame: pd.DataFrame, first_row: int) -> Parsed:
     return Parsed(MOBILISATIONS, records.reset_index(drop=True), pd.DataFrame(), rejects)
 
 
-def parse_chunk(kind: str, frame: pd.DataFrame, first_row: int) -> Parsed:
-    """Parse a raw chunk of the given kind."""
-    return (parse_incidents if kind == INCIDENTS else parse_mobilisations)(frame, first_row)
+def parse_chunk(kind: str, frame: pd.DataFrame, rows: int | np.ndarray) -> Parsed:
+    """Parse a raw chunk of the given kind (`rows`: the file row number of each row, or of the first)."""
+    return (parse_incidents if kind == INCIDENTS else parse_mobilisations)(frame, rows)

@@ -1,6 +1,10 @@
 """No bad row overwrites a good one: rows of the wrong width and impossible values are rejects, never updates."""
 import csv
+import datetime as dt
 import io
+import json
+
+import pytest
 
 from lfb.data.ingest import ingest_file
 from lfb.data.store import count
@@ -78,15 +82,69 @@ def test_blank_lines_are_skipped_not_rejected(db, tmp_path):
     assert (report.rows_read, report.rows_inserted, report.rows_rejected) == (2, 2, 0)
 
 
+def _in(days: int) -> str:
+    return (dt.date.today() + dt.timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize(("overrides", "column", "what"), [
+    ({"DateOfCall": "2008-12-31"}, "DateOfCall", "before 2009"),
+    ({"DateOfCall": "2099-01-01"}, "DateOfCall", "after today"),
+    ({"Latitude": "15.5", "Longitude": "-0.1"}, "Latitude", "outside Britain"),
+    ({"Latitude": "51.5", "Longitude": "12.5"}, "Longitude", "outside Britain"),
+    ({"Easting_rounded": "-50"}, "Easting_rounded", "outside"),
+    ({"Northing_m": "1400000"}, "Northing_m", "outside"),
+    ({"Easting_m": "750000"}, "Easting_m", "outside"),
+    ({"IncidentGroup": "Explosion"}, "IncidentGroup", "not Fire, Special Service or False Alarm"),
+])
+def test_impossible_incident_values_are_rejected_naming_the_column(db, tmp_path, overrides, column, what):
+    ingest_file(db, write_csv(tmp_path / "good.csv", [incident_row("A")], INCIDENT_HEADER))
+    report = ingest_file(db, write_csv(tmp_path / "bad.csv", [incident_row("A", **overrides), incident_row("B")],
+                                       INCIDENT_HEADER))
+    assert (report.rows_inserted, report.rows_updated, report.rows_rejected) == (1, 0, 1)
+    reason, raw = db.execute("SELECT reason, raw FROM rejects").fetchone()
+    assert reason.startswith(f"{column}: ") and what in reason
+    assert json.loads(raw)[column] == overrides[column]
+    assert db.execute("SELECT call_datetime, incident_group FROM incidents WHERE incident_number = 'A'").fetchone() \
+        == ("2023-01-01 10:15:00", "Fire")
+
+
+def test_dates_just_after_today_pass_within_the_margin_setting(db, tmp_path, monkeypatch):
+    rows = [incident_row("A", DateOfCall=_in(1)), incident_row("B", DateOfCall=_in(3))]
+    report = ingest_file(db, write_csv(tmp_path / "a.csv", rows, INCIDENT_HEADER))
+    assert (report.rows_inserted, report.rows_rejected) == (1, 1)  # default margin: 2 days
+    monkeypatch.setenv("LFB_DATE_MARGIN_DAYS", "0")
+    report = ingest_file(db, write_csv(tmp_path / "b.csv", [incident_row("C", DateOfCall=_in(1))], INCIDENT_HEADER))
+    assert report.rows_rejected == 1
+
+
+def test_incident_group_is_matched_ignoring_case_and_stored_canonically(db, tmp_path):
+    rows = [incident_row("A", IncidentGroup="false alarm"), incident_row("B", IncidentGroup="SPECIAL SERVICE "),
+            incident_row("C", IncidentGroup="fire")]
+    report = ingest_file(db, write_csv(tmp_path / "g.csv", rows, INCIDENT_HEADER))
+    assert report.rows_rejected == 0
+    assert db.execute("SELECT incident_group FROM incidents ORDER BY incident_number").fetchall() == \
+        [("False Alarm",), ("Special Service",), ("Fire",)]
+
+
+@pytest.mark.parametrize(("mobilised", "what"), [("01/01/2099 10:16:00", "after today"),
+                                                 ("31/12/2008 23:59:00", "before 2009")])
+def test_impossible_mobilisation_dates_are_rejected(db, tmp_path, mobilised, what):
+    rows = [mobilisation_row("A", "1", DateAndTimeMobilised=mobilised), mobilisation_row("B", "2")]
+    report = ingest_file(db, write_csv(tmp_path / "m.csv", rows, MOBILISATION_HEADER))
+    assert (report.rows_inserted, report.rows_rejected) == (1, 1)
+    reason = db.execute("SELECT reason FROM rejects").fetchone()[0]
+    assert reason.startswith("DateAndTimeMobilised: ") and what in reason
+
+
 def test_files_with_only_the_required_columns_are_still_checked_and_read(db, tmp_path):
     from lfb.data.formats import INCIDENT_COLUMNS, MOBILISATION_COLUMNS
 
     incident_header = [c.headers[0] for c in INCIDENT_COLUMNS if c.required]
     mobilisation_header = [c.headers[0] for c in MOBILISATION_COLUMNS if c.required]
-    rows = [incident_row("A"), incident_row("B", DateOfCall="someday")]
+    rows = [incident_row("A"), incident_row("B", DateOfCall="2099-01-01")]
     report = ingest_file(db, write_csv(tmp_path / "i.csv", rows, incident_header))
     assert (report.status, report.rows_inserted, report.rows_rejected) == ("ok", 1, 1)
-    rows = [mobilisation_row("A", "1"), mobilisation_row("B", "2", DateAndTimeMobilised="someday")]
+    rows = [mobilisation_row("A", "1"), mobilisation_row("B", "2", DateAndTimeMobilised="01/01/2099 10:00:00")]
     report = ingest_file(db, write_csv(tmp_path / "m.csv", rows, mobilisation_header))
     assert (report.status, report.rows_inserted, report.rows_rejected) == ("ok", 1, 1)
 

@@ -101,21 +101,23 @@ def _utf16_codec(head: bytes) -> str | None:
     return None
 
 
-def csv_encoding(path: Path) -> str:
-    """Return the text encoding of a CSV file: a UTF-16 codec, 'utf-8' (with or without BOM) or 'cp1252'."""
+def csv_encoding(path: Path) -> tuple[str, bool]:
+    """Return the text encoding of a CSV file (a UTF-16 codec, 'utf-8' with or without BOM, or 'cp1252') and whether
+    it must be re-encoded for the CSV parser (anything but clean UTF-8)."""
     head = _head(path)
     if (codec := _utf16_codec(head)) is not None:
-        return codec
+        return codec, True
     decoder = codecs.getincrementaldecoder("utf-8")()
     seen_non_ascii = False
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 22), b""):
             try:
                 decoder.decode(block)
-            except UnicodeDecodeError:
-                return "utf-8" if seen_non_ascii else "cp1252"  # a damaged UTF-8 file, or a Windows one
+            except UnicodeDecodeError as exc:  # a damaged UTF-8 file (it had UTF-8 text before), or a Windows one
+                seen_non_ascii = seen_non_ascii or not block[:exc.start].isascii()
+                return ("utf-8" if seen_non_ascii else "cp1252"), True
             seen_non_ascii = seen_non_ascii or not block.isascii()
-    return "utf-8"
+    return "utf-8", False
 
 
 class Utf8Stream:
@@ -162,12 +164,12 @@ class RecordFile:
         suffix = self.path.suffix.lower()
         if suffix in CSV_SUFFIXES and sniff_format(self.path) == "csv":
             self.format = "csv"
-            self.encoding = csv_encoding(self.path)
+            self.encoding, self.transcode = csv_encoding(self.path)
             self.header_number, self.headers = self._csv_headers()
             self.sheet = None
         elif suffix in CSV_SUFFIXES or suffix in XLSX_SUFFIXES:  # a .csv that is really a workbook is read as one
             self.format = "xlsx"
-            self.encoding = None
+            self.encoding, self.transcode = None, False
             self.sheet, self.headers = self._xlsx_sheet()
         else:
             raise FormatError(f"{self.path.name}: unsupported file type {suffix or '(none)'}; "
@@ -234,7 +236,7 @@ class RecordFile:
         """Return the file opened for the CSV parser: as it is when UTF-8, else re-encoded to UTF-8."""
         import pyarrow as pa
 
-        return pa.OSFile(str(self.path)) if self.encoding == "utf-8" else Utf8Stream(self.path, self.encoding)
+        return Utf8Stream(self.path, self.encoding) if self.transcode else pa.OSFile(str(self.path))
 
     def _csv_chunks(self, rows: int) -> Iterator[RawChunk]:
         """Yield CSV rows as text cells, with byte progress; rows whose field count is not the header's are set

@@ -98,3 +98,13 @@ def test_a_workbook_row_with_values_beyond_the_header_is_a_reject(db, tmp_path):
     line, reason, raw = db.execute("SELECT line, reason, raw FROM rejects").fetchone()
     assert (line, reason) == (3, "row has 24 fields, the header has 22 (cut off or malformed)")
     assert raw.startswith("B,") and raw.endswith(",stray")
+
+
+def test_a_utf8_file_with_one_damaged_byte_is_read_with_a_replacement_character(db, tmp_path):
+    text = _csv_text([incident_row("A", PropertyType="Caf\u00e9"), incident_row("B", PropertyType="Shop X")],
+                     INCIDENT_HEADER)
+    (tmp_path / "i.csv").write_bytes(text.encode("utf-8").replace(b"Shop X", b"Shop \xff"))
+    report = ingest_file(db, tmp_path / "i.csv")
+    assert (report.status, report.rows_inserted, report.rows_rejected) == ("ok", 2, 0)
+    assert db.execute("SELECT property_type FROM incidents ORDER BY incident_number").fetchall() == \
+        [("Caf\u00e9",), ("Shop \ufffd",)]

@@ -247,7 +247,8 @@ class RecordFile:
         width, total = len(self.headers), self.path.stat().st_size
         numbering = RowNumbering(self.header_number)
 
-        def refuse(row: Any) -> str:  # a pyarrow.csv.InvalidRow
+        def refuse(row: Any) -> str:
+            """Set aside a row of the wrong width (a pyarrow.csv.InvalidRow); the parser then skips it."""
             numbering.refuse(row.number, row.text, malformed_reason(row.actual_columns, width))
             return "skip"
 
@@ -282,7 +283,8 @@ class RecordFile:
                     "a quote \" that is opened and not closed); fix or re-download the file")
         return f"{self.path.name}: not a readable CSV file near row {near} ({error.strip()})"
 
-    def _csv_chunk(self, table: pa.Table, numbering: RowNumbering, done: int, total: int, last: bool = False) -> RawChunk:
+    def _csv_chunk(self, table: pa.Table, numbering: RowNumbering, done: int, total: int,
+                   last: bool = False) -> RawChunk:
         """Return a RawChunk of parsed rows, numbered, with the malformed rows that came before them."""
         frame = table.to_pandas()
         frame.columns = self.headers

@@ -33,6 +33,7 @@ class Settings:
     http_timeout: float = 30.0
     http_retries: int = 4
     chunk_rows: int = 50_000
+    date_margin_days: int = 2
     test_months: int = 3
     promote_margin: float = 0.01
     coverage_tolerance: float = 0.02
@@ -65,6 +66,7 @@ def get_settings() -> Settings:
         http_timeout=float(os.environ.get("LFB_HTTP_TIMEOUT", "30")),
         http_retries=int(os.environ.get("LFB_HTTP_RETRIES", "4")),
         chunk_rows=int(os.environ.get("LFB_CHUNK_ROWS", "50000")),
+        date_margin_days=int(os.environ.get("LFB_DATE_MARGIN_DAYS", "2")),
         test_months=int(os.environ.get("LFB_TEST_MONTHS", "3")),
         promote_margin=float(os.environ.get("LFB_PROMOTE_MARGIN", "0.01")),
         coverage_tolerance=float(os.environ.get("LFB_COVERAGE_TOLERANCE", "0.02")),

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
+import json
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,6 +21,8 @@ from lfb.data.records import parse_chunk
 from lfb.data.store import INCIDENT_COLUMNS, MOBILISATION_COLUMNS, count, transaction, upsert_rows
 
 Progress = Callable[[int, int], None]  # (done, total) in the file's own units
+DISK_FULL = ("the disk is full (database or temp folder); free space and ingest the file again — "
+             "nothing from this file was kept")
 TABLES = {INCIDENTS: ("incidents", list(INCIDENT_COLUMNS), ("incident_number",)),
           "mobilisations": ("mobilisations", list(MOBILISATION_COLUMNS), ("incident_number", "mobilisation_id"))}
 
@@ -84,14 +89,37 @@ def previous_ingest(db: sqlite_utils.Database, sha256: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Return True if the error says the disk (or SQLite's size limit) is full."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def failure_message(exc: BaseException, file_name: str) -> str:
+    """Return the one-line reason a file failed, saying what to do where that is known."""
+    if is_disk_full(exc):
+        return DISK_FULL
+    if isinstance(exc, (FormatError, OSError, ValueError, UnicodeError, KeyError)):
+        text = str(exc)
+        if text.startswith(f"{file_name}: "):
+            return text.removeprefix(f"{file_name}: ")
+        return "the file " + text.removeprefix(f"{file_name} ") if text.startswith(f"{file_name} ") else text
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _record_failure(db: sqlite_utils.Database, report: IngestReport, started: str) -> IngestReport:
-    """Write the ingest row of a failed file in its own transaction."""
-    with transaction(db):
-        cursor = db.execute(
-            "INSERT INTO ingests (file_name, sha256, kind, started, finished, status, message, seconds) "
-            "VALUES (?, ?, ?, ?, ?, 'failed', ?, ?)",
-            [report.file_name, report.sha256 or "", report.kind, started, _now(), report.message, report.seconds])
-        report.ingest_id = cursor.lastrowid
+    """Write the ingest row of a failed file in its own transaction (if even that fails, say so in the report)."""
+    try:
+        with transaction(db):
+            cursor = db.execute(
+                "INSERT INTO ingests (file_name, sha256, kind, started, finished, status, message, seconds) "
+                "VALUES (?, ?, ?, ?, ?, 'failed', ?, ?)",
+                [report.file_name, report.sha256 or "", report.kind, started, _now(), report.message, report.seconds])
+            report.ingest_id = cursor.lastrowid
+    except sqlite3.Error as exc:
+        why = "the disk is full" if is_disk_full(exc) else str(exc)
+        report.message += f" (the failure could not be recorded in the database: {why})"
     return report
 
 
@@ -115,10 +143,8 @@ def ingest_file(db: sqlite_utils.Database, path: Path | str, *, chunk_rows: int 
         report.seconds = time.perf_counter() - clock
         _record_failure(db, report, started)
         raise
-    except (FormatError, OSError, ValueError, UnicodeError, KeyError) as exc:
-        report.message = str(exc).removeprefix(f"{path.name}: ")
     except Exception as exc:  # noqa: BLE001 - any failure must leave a clear trace, not a half-written file
-        report.message = f"{type(exc).__name__}: {exc}"
+        report.message = failure_message(exc, path.name)
     report.seconds = time.perf_counter() - clock
     if report.status != "ok":
         report.rows_read = report.rows_inserted = report.rows_updated = report.rows_rejected = 0
@@ -141,18 +167,21 @@ def _load(db: sqlite_utils.Database, records: RecordFile, report: IngestReport, 
         before = count(db, table)
         demo = False
         for chunk in records.chunks(chunk_rows):
-            parsed = parse_chunk(records.kind, chunk.frame, chunk.first_row)
-            report.rows_read += len(chunk.frame)
-            report.rows_rejected += len(parsed.rejects)
+            parsed = parse_chunk(records.kind, chunk.frame, chunk.rows)
+            rejects = sorted(chunk.malformed + parsed.rejects, key=lambda r: r[0] or 0)
+            report.rows_read += len(chunk.frame) + len(chunk.malformed)
+            report.rows_rejected += len(rejects)
             parsed.records["ingest_id"] = ingest_id
             upsert_rows(db, table, columns, key, to_rows(parsed.records, columns))
+            if records.kind == INCIDENTS:
+                forget_derived(db, parsed.records["incident_number"])
             if len(parsed.derived):
                 parsed.derived["ingest_id"] = ingest_id
                 upsert_rows(db, mob_table, mob_columns, mob_key, to_rows(parsed.derived, mob_columns))
                 report.rows_derived += len(parsed.derived)
-            if parsed.rejects:
+            if rejects:
                 db.conn.executemany("INSERT INTO rejects (ingest_id, line, reason, raw) VALUES (?, ?, ?, ?)",
-                                    [(ingest_id, *r) for r in parsed.rejects])
+                                    [(ingest_id, *r) for r in rejects])
             demo = demo or bool(parsed.records["is_demo"].any())
             if progress:
                 progress(chunk.done, chunk.total)
@@ -170,8 +199,16 @@ def _load(db: sqlite_utils.Database, records: RecordFile, report: IngestReport, 
     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
+def forget_derived(db: sqlite_utils.Database, incident_numbers: pd.Series) -> None:
+    """Delete the derived pump attendances of these incidents in one statement, so their new rows replace them."""
+    db.execute("DELETE FROM mobilisations WHERE derived = 1 AND incident_number IN (SELECT value FROM json_each(?))",
+               [json.dumps(incident_numbers.tolist())])
+
+
 def _summary(report: IngestReport) -> str:
     """Return a one-line human summary of a successful ingest."""
+    if not report.rows_read:
+        return f"the file holds the {report.kind} header but no records; nothing to add"
     text = (f"{report.rows_read:,} {report.kind} rows read: {report.rows_inserted:,} new, "
             f"{report.rows_updated:,} updated, {report.rows_rejected:,} rejected")
     if report.rows_derived:

@@ -1,19 +1,33 @@
 """Turn raw LFB rows into the store's canonical records, with a reason for every row refused."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from lfb.config import get_settings
 from lfb.data import formats
 from lfb.data.formats import INCIDENTS, MOBILISATIONS, SPECS
+from lfb.data.formats import MOBILISATION_COLUMNS as MOBILISATION_SPEC
 from lfb.data.reference import station_codes_by_name
 from lfb.data.store import INCIDENT_COLUMNS, MOBILISATION_COLUMNS
 
 DEMO_SUFFIX = "-DEMO"  # demo incident numbers end with this, so demo rows label themselves
 MAX_ATTENDANCE_S = 24 * 3600
+FIRST_RECORDS = pd.Timestamp("2009-01-01")  # the published LFB records start on 1 January 2009
+INCIDENT_GROUPS = {"fire": "Fire", "special service": "Special Service", "false alarm": "False Alarm"}
+# What a coordinate can be somewhere in Britain: (published column, low, high, where).
+COORDINATE_LIMITS = {
+    "latitude": ("Latitude", 49.8, 60.9, "outside Britain (49.8..60.9)"),
+    "longitude": ("Longitude", -8.7, 1.8, "outside Britain (-8.7..1.8)"),
+    "easting_m": ("Easting_m", 0, 700_000, "outside the British National Grid (0..700000)"),
+    "northing_m": ("Northing_m", 0, 1_300_000, "outside the British National Grid (0..1300000)"),
+    "easting_rounded": ("Easting_rounded", 0, 700_000, "outside the British National Grid (0..700000)"),
+    "northing_rounded": ("Northing_rounded", 0, 1_300_000, "outside the British National Grid (0..1300000)"),
+}
 
 
 @dataclass
@@ -76,10 +90,45 @@ def _raw_json(frame: pd.DataFrame, i: int) -> str:
                        for k, v in row.items()}, ensure_ascii=False)
 
 
-def _finish(frame: pd.DataFrame, first_row: int, reasons: Reasons) -> tuple[np.ndarray, list]:
+def row_numbers(rows: int | np.ndarray, n: int) -> np.ndarray:
+    """Return the file row number of each of `n` rows, given them or the first one (the others following on)."""
+    return np.arange(rows, rows + n) if np.ndim(rows) == 0 else np.asarray(rows)
+
+
+def _finish(frame: pd.DataFrame, rows: int | np.ndarray, reasons: Reasons) -> tuple[np.ndarray, list]:
     """Return the mask of accepted rows and the reject tuples for the others."""
-    rejects = [(first_row + i, "; ".join(reasons.by_row[i]), _raw_json(frame, i)) for i in sorted(reasons.by_row)]
+    numbers = row_numbers(rows, len(frame))
+    rejects = [(int(numbers[i]), "; ".join(reasons.by_row[i]), _raw_json(frame, i)) for i in sorted(reasons.by_row)]
     return ~reasons.refused(), rejects
+
+
+def latest_possible_date() -> pd.Timestamp:
+    """Return the first moment no record can be from: today plus the margin setting, to the end of that day."""
+    return pd.Timestamp(dt.date.today() + dt.timedelta(days=get_settings().date_margin_days + 1))
+
+
+def note_impossible_dates(reasons: Reasons, when: pd.Series, header: str, latest: pd.Timestamp) -> None:
+    """Refuse rows whose date is before the first published records or after today (plus the margin)."""
+    reasons.note((when < FIRST_RECORDS).to_numpy(bool), f"{header}: before 2009, when the published records start")
+    reasons.note((when >= latest).to_numpy(bool), f"{header}: after today")
+
+
+def note_impossible_coordinates(reasons: Reasons, v: dict[str, pd.Series]) -> None:
+    """Refuse rows with a coordinate that cannot be in Britain (missing coordinates pass)."""
+    for name, (header, low, high, where) in COORDINATE_LIMITS.items():
+        reasons.note(((v[name] < low) | (v[name] > high)).to_numpy(bool), f"{header}: {where}")
+
+
+def canonical_incident_group(groups: pd.Series, reasons: Reasons | None) -> pd.Series:
+    """Return incident groups spelt as published (matched ignoring case and spacing); refuse any other value
+    (or, without `reasons`, keep it as it is)."""
+    keys = groups.astype("string").str.replace(r"\s+", " ", regex=True).str.strip().str.lower()
+    canonical = keys.map(INCIDENT_GROUPS).astype(object)
+    other = (groups.notna() & canonical.isna()).to_numpy(bool)
+    if reasons is None:
+        return canonical.where(~other, groups).where(lambda g: g.notna(), None)
+    reasons.note(other, "IncidentGroup: not Fire, Special Service or False Alarm")
+    return canonical.where(canonical.notna(), None)
 
 
 def _is_demo(numbers: pd.Series) -> pd.Series:
@@ -87,8 +136,13 @@ def _is_demo(numbers: pd.Series) -> pd.Series:
     return numbers.astype("string").str.endswith(DEMO_SUFFIX).fillna(False).astype(int)
 
 
-def parse_incidents(frame: pd.DataFrame, first_row: int, derive: bool = True) -> Parsed:
-    """Parse a raw chunk of incident records; derive first- and second-pump attendance rows (unless told not to)."""
+def parse_incidents(frame: pd.DataFrame, rows: int | np.ndarray, derive: bool = True,
+                    refuse_impossible: bool = True) -> Parsed:
+    """Parse a raw chunk of incident records; derive first- and second-pump attendance rows (unless told not to).
+
+    Rows with impossible dates, coordinates or incident groups are refused unless `refuse_impossible` is False
+    (batch estimates keep such rows, to report them with their own error).
+    """
     n = len(frame)
     reasons = Reasons(n)
     v = _typed(frame, INCIDENTS, reasons)
@@ -101,7 +155,11 @@ def parse_incidents(frame: pd.DataFrame, first_row: int, derive: bool = True) ->
         reasons.note(((times < 0) | (times > MAX_ATTENDANCE_S)).to_numpy(bool), f"{header}: out of range")
     for name in ("latitude", "longitude", "easting_m", "northing_m"):
         v[name] = v[name].where(v[name] != 0)  # published files write 0 for an unknown coordinate
-    ok, rejects = _finish(frame, first_row, reasons)
+    if refuse_impossible:
+        note_impossible_dates(reasons, v["date_of_call"], "DateOfCall", latest_possible_date())
+        note_impossible_coordinates(reasons, v)
+    v["incident_group"] = canonical_incident_group(v["incident_group"], reasons if refuse_impossible else None)
+    ok, rejects = _finish(frame, rows, reasons)
     cols = {
         "incident_number": v["incident_number"],
         "call_datetime": formats.iso(when),
@@ -119,8 +177,10 @@ def parse_incidents(frame: pd.DataFrame, first_row: int, derive: bool = True) ->
 
 
 def derive_attendances(incidents: pd.DataFrame) -> pd.DataFrame:
-    """Return first- and second-pump attendance rows (mobilisation columns) from incident records."""
+    """Return first- and second-pump attendance rows (mobilisation columns) from incident records (the last row of
+    an incident given twice wins, as it does for the record itself)."""
     codes = station_codes_by_name()
+    incidents = incidents.drop_duplicates("incident_number", keep="last")
     parts = []
     for order, prefix in ((1, "first_pump"), (2, "second_pump")):
         has = incidents[f"{prefix}_seconds"].notna()
@@ -147,7 +207,7 @@ def derive_attendances(incidents: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def parse_mobilisations(frame: pd.DataFrame, first_row: int) -> Parsed:
+def parse_mobilisations(frame: pd.DataFrame, rows: int | np.ndarray) -> Parsed:
     """Parse a raw chunk of mobilisation records."""
     n = len(frame)
     reasons = Reasons(n)
@@ -158,7 +218,11 @@ def parse_mobilisations(frame: pd.DataFrame, first_row: int) -> Parsed:
     for name, header in (("attendance_seconds", "AttendanceTimeSeconds"), ("turnout_seconds", "TurnoutTimeSeconds"),
                          ("travel_seconds", "TravelTimeSeconds")):
         reasons.note(((v[name] < 0) | (v[name] > MAX_ATTENDANCE_S)).to_numpy(bool), f"{header}: out of range")
-    ok, rejects = _finish(frame, first_row, reasons)
+    latest = latest_possible_date()
+    for col in MOBILISATION_SPEC:
+        if col.kind == "datetime":
+            note_impossible_dates(reasons, v[col.name], col.headers[0], latest)
+    ok, rejects = _finish(frame, rows, reasons)
     when = v["mobilised_at"]
     cols: dict[str, pd.Series] = {
         "month": when.dt.strftime("%Y-%m"),
@@ -176,6 +240,6 @@ def parse_mobilisations(frame: pd.DataFrame, first_row: int) -> Parsed:
     return Parsed(MOBILISATIONS, records.reset_index(drop=True), pd.DataFrame(), rejects)
 
 
-def parse_chunk(kind: str, frame: pd.DataFrame, first_row: int) -> Parsed:
-    """Parse a raw chunk of the given kind."""
-    return (parse_incidents if kind == INCIDENTS else parse_mobilisations)(frame, first_row)
+def parse_chunk(kind: str, frame: pd.DataFrame, rows: int | np.ndarray) -> Parsed:
+    """Parse a raw chunk of the given kind (`rows`: the file row number of each row, or of the first)."""
+    return (parse_incidents if kind == INCIDENTS else parse_mobilisations)(frame, rows)

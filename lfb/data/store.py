@@ -350,10 +350,20 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     begin_write(db)
     try:
         yield db
-    except BaseException:
-        db.execute("ROLLBACK")
+        db.execute("COMMIT")
+    except BaseException as exc:
+        _rollback(db, exc)
         raise
-    db.execute("COMMIT")
+
+
+def _rollback(db: sqlite_utils.Database, error: BaseException) -> None:
+    """Roll back the open transaction, if SQLite has not already done so, without hiding `error`."""
+    if not db.conn.in_transaction:  # SQLite ends the transaction itself on some errors (disk full, I/O)
+        return
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error as failed:
+        error.add_note(f"the rollback failed too ({failed}); SQLite restores the file when it is next opened")
 
 
 def upsert_rows(db: sqlite_utils.Database, table: str, columns: Sequence[str], key: Sequence[str],

@@ -1,6 +1,7 @@
 """Training and evaluation examples: one row per pump attendance, with its incident and target."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from lfb.data.reference import stations
 
 MAX_TARGET_S = 1200.0  # the published files hold no attendance over 20 minutes
 TARGET = "attendance_seconds"
+FUTURE = "incident month after the current month (impossible date)"
 
 _QUERY = """
 SELECT a.incident_number, a.mobilisation_id, a.station_code, a.attendance_seconds, a.pump_order,
@@ -49,7 +51,9 @@ class Examples:
 def _prepare(raw: pd.DataFrame) -> Examples:
     """Add location, time and request columns; drop rows the model cannot use, counting them."""
     dropped: dict[str, int] = {}
-    raw = raw.sort_values(ORDER, kind="stable", ignore_index=True)
+    future = (raw["month"] > dt.date.today().strftime("%Y-%m")).to_numpy(bool)
+    dropped[FUTURE] = int(future.sum())  # stored before ingestion refused impossible dates; would empty the windows
+    raw = raw[~future].sort_values(ORDER, kind="stable", ignore_index=True)
     lat, lon = incident_location(raw)
     raw = raw.assign(latitude=lat, longitude=lon)
     known = raw["station_code"].isin(stations().index)

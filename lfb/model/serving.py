@@ -192,7 +192,8 @@ def requests_from_records(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     from lfb.data.reference import station_codes_by_name
 
     source = RecordFile(path)
-    parts = [parse_incidents(chunk.frame, chunk.first_row, derive=False).records for chunk in source.chunks()]
+    parts = [parse_incidents(chunk.frame, chunk.rows, derive=False, refuse_impossible=False).records
+             for chunk in source.chunks()]
     records = pd.concat(parts, ignore_index=True)
     lat, lon = incident_location(records)
     codes = station_codes_by_name()

@@ -37,13 +37,13 @@ def test_overlapping_files_update_never_duplicate(db, tmp_path):
 def test_failure_half_way_leaves_the_database_as_it_was(db, tmp_path):
     ingest_file(db, write_csv(tmp_path / "ok.csv", _mobs(5), MOBILISATION_HEADER))
     path = write_csv(tmp_path / "bad.csv", _mobs(2500, start=100), MOBILISATION_HEADER)
-    with path.open("a") as fh:
-        fh.write("x," * 40 + "\n")  # a broken line after 2,500 good rows: chunks 1-2 are already written
+    with path.open("a") as fh:  # an unreadable row after 2,500 good rows: chunks 1-2 are already written
+        fh.write('1,"' + "x" * (3 << 20) + "\n")
     report = ingest_file(db, path, chunk_rows=1000)
-    assert report.status == "failed" and "malformed CSV" in report.message
+    assert report.status == "failed" and "not a readable CSV" in report.message
     assert count(db, "mobilisations") == 5
     row = db.execute("SELECT status, message, rows_read FROM ingests WHERE id = ?", [report.ingest_id]).fetchone()
-    assert row[0] == "failed" and "malformed CSV" in row[1] and row[2] == 0
+    assert row[0] == "failed" and "not a readable CSV" in row[1] and row[2] == 0
 
 
 def test_database_error_mid_file_rolls_back(db, tmp_path, monkeypatch):

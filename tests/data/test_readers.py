@@ -67,11 +67,20 @@ def test_unreadable_files_get_clear_errors(tmp_path, name, content, message):
         RecordFile(tmp_path / name)
 
 
-def test_malformed_csv_row_is_a_format_error(tmp_path):
+def test_row_of_the_wrong_width_is_set_aside_as_malformed(tmp_path):
     path = write_csv(tmp_path / "m.csv", [mobilisation_row()], MOBILISATION_HEADER)
     with path.open("a") as fh:
         fh.write("x," * 40 + "\n")
-    with pytest.raises(FormatError, match="malformed CSV"):
+    chunks = list(RecordFile(path).chunks())
+    assert [len(c.frame) for c in chunks] == [1]
+    assert chunks[0].malformed == [(3, "row has 41 fields, the header has 22 (cut off or malformed)", "x," * 40)]
+
+
+def test_a_quote_never_closed_is_a_format_error(tmp_path):
+    path = write_csv(tmp_path / "m.csv", [mobilisation_row()], MOBILISATION_HEADER)
+    with path.open("a") as fh:
+        fh.write('1,"' + "x" * (3 << 20) + "\n")  # longer than the parser's block: it cannot tell where the row ends
+    with pytest.raises(FormatError, match="never ends .*a quote"):
         list(RecordFile(path).chunks())
 
 

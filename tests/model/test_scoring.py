@@ -56,7 +56,8 @@ def test_rows_far_outside_the_models_data_are_left_out_and_counted(trained_copy,
     report = score_version(db, settings, file=_incidents(tmp_path / "i.csv", ["2021-05-01", "2021-05-02",
                                                                                "2024-09-10", "2030-01-01"]))
     far = {k: v for k, v in report["dropped"].items() if "far outside" in k}
-    assert report["n"] == 2 and list(far.values()) == [6]
+    assert report["n"] == 2 and list(far.values()) == [4]  # two 2021 incidents, two pumps each
+    assert report["dropped"]["rejected rows of the file"] == 1  # a 2030 call is an impossible date: a reject
     with pytest.raises(ValueError, match="no pump attendances to score.*far outside the data this model learned"):
         score_version(db, settings, file=_incidents(tmp_path / "old.csv", ["2021-05-01"]))
 

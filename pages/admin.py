@@ -10,6 +10,6 @@ st.title("Admin")
 st.info("The admin console (data, models, jobs and users) arrives with the scheduler issue. Until then, manage data "
         "and models with `python -m lfb` and users with `python -m lfb users`.")
 st.subheader("Users")
-st.dataframe([{"username": u.username, "name": u.name, "roles": ", ".join(u.roles)} for u in list_users(get_settings())],
-             hide_index=True)
+st.table([{"username": u.username, "name": u.name, "roles": ", ".join(u.roles)} for u in list_users(get_settings())],
+         hide_index=True)
 st.caption("Add a user: `python -m lfb users add NAME --role dispatcher`; also `users remove|passwd|role`.")

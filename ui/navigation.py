@@ -25,7 +25,8 @@ PAGES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
 
 def _sign_in_page() -> None:
     """The only page before sign-in: the form above it is all there is."""
-    st.caption("No account? Ask an admin of the app to add you.")
+    with st.columns([1, 2, 1])[1]:
+        st.caption("No account? Ask an admin of the app to add you.")
 
 
 def _no_role_page() -> None:

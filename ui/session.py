@@ -21,7 +21,9 @@ from ui.widgets import show_error
 COOKIE_NAME = "lfb_signin"
 SIGN_OUT_REQUEST = "_lfb_sign_out"
 FIRST_ADMIN = "_lfb_first_admin"
-LOGIN_FIELDS = {"Form name": "Sign in", "Username": "Username", "Password": "Password", "Login": "Sign in"}
+NOTICE = "_lfb_sign_in_notice"  # why the sign-in form is back (signed out, account removed); kept until a sign-in
+GONE = "Your account no longer exists: ask an admin if you need one."
+LOGIN_FIELDS = {"Form name": "Sign in to LFB response times", "Username": "Username", "Password": "Password", "Login": "Sign in"}
 WRONG_PASSWORD = ("Wrong username or password. Try again; if you have forgotten your password, ask an admin to set a "
                   "new one.")
 
@@ -77,38 +79,39 @@ def _from_credentials(credentials: dict[str, Any]) -> SignedIn | None:
     return user
 
 
-def _resume(auth: stauth.Authenticate, credentials: dict[str, Any]) -> tuple[SignedIn | None, str]:
-    """Resume a signed-in session or a sign-in cookie; return the user (or None) and a notice for the sign-in form."""
-    notice = ""
+def _resume(auth: stauth.Authenticate, credentials: dict[str, Any]) -> SignedIn | None:
+    """Resume a signed-in session or a sign-in cookie; return the user, or None (with a notice kept for the form)."""
     if st.session_state.pop(SIGN_OUT_REQUEST, False):
         _sign_out(auth)
-        notice = "You have signed out."
+        st.session_state[NOTICE] = "You have signed out."
     try:
         auth.login(location="unrendered")  # signs in from a valid cookie; draws nothing
     except LoginError:  # a valid cookie of a user no longer in the credentials file
         st.session_state["logout"] = True  # ignore the cookie for the rest of this session
         auth.cookie_controller.delete_cookie()
-        notice = "Your account no longer exists: ask an admin if you need one."
+        st.session_state[NOTICE] = GONE
     user = _from_credentials(credentials)
     if user is None and st.session_state.get("authentication_status"):
         _sign_out(auth)
-        notice = "Your account no longer exists: ask an admin if you need one."
-    return user, notice
+        st.session_state[NOTICE] = GONE
+    return user
 
 
-def _login_form(auth: stauth.Authenticate, credentials: dict[str, Any], notice: str) -> SignedIn | None:
+def _login_form(auth: stauth.Authenticate, credentials: dict[str, Any]) -> SignedIn | None:
     """Draw the sign-in form; return the user if they have just signed in with it."""
-    if notice:
-        st.info(notice)
-    if first := st.session_state.get(FIRST_ADMIN):
-        st.info(f"First start: the admin account **{first}** was created. Its password is printed in the terminal "
-                "that started the app (or set with LFB_ADMIN_PASSWORD).")
-    auth.login(location="main", fields=LOGIN_FIELDS)
-    if st.session_state.get("authentication_status") is False:
-        show_error(WRONG_PASSWORD)
+    with st.columns([1, 2, 1])[1]:
+        if notice := st.session_state.get(NOTICE):
+            st.info(notice)
+        if first := st.session_state.get(FIRST_ADMIN):
+            st.info(f"First start: the admin account **{first}** was created. Its password is printed in the "
+                    "terminal that started the app (or set with LFB_ADMIN_PASSWORD).")
+        auth.login(location="main", fields=LOGIN_FIELDS)
+        if st.session_state.get("authentication_status") is False:
+            show_error(WRONG_PASSWORD)
     user = _from_credentials(credentials)
     if user is not None:
         st.session_state.pop(FIRST_ADMIN, None)
+        st.session_state.pop(NOTICE, None)
     return user
 
 
@@ -119,8 +122,7 @@ def sign_in(settings: Settings) -> SignedIn | None:
             _first_admin(settings)
         credentials = users.read_credentials(settings)
         auth = _authenticator(settings, credentials)
-        user, notice = _resume(auth, credentials)
-        return user or _login_form(auth, credentials, notice)
+        return _resume(auth, credentials) or _login_form(auth, credentials)
     except users.UserError as exc:  # a damaged credentials file or cookie key: nobody can sign in until fixed
         show_error(f"Sign-in is unavailable: {exc}")
         return None

@@ -32,7 +32,7 @@ def test_every_page_run_on_its_own_refuses_a_visitor(app_settings, path):
     at = _page(path)
     assert not at.exception
     assert [e.value for e in at.error] == [GUARD_REFUSAL]
-    assert not at.title and not at.dataframe
+    assert not at.title and not at.table
 
 
 @pytest.mark.parametrize("path", PAGE_FILES, ids=lambda p: p.name)
@@ -43,7 +43,7 @@ def test_every_page_run_on_its_own_opens_for_an_admin(app_settings, path):
 
 def test_the_admin_page_on_its_own_refuses_a_dispatcher(app_settings):
     at = _page(PROJECT_ROOT / "pages" / "admin.py", "disp1")
-    assert [e.value for e in at.error] == [GUARD_REFUSAL] and not at.dataframe
+    assert [e.value for e in at.error] == [GUARD_REFUSAL] and not at.table
 
 
 def test_the_estimate_page_on_its_own_opens_for_a_dispatcher(app_settings):

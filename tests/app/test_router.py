@@ -26,13 +26,13 @@ def test_without_sign_in_only_the_login_form_shows(app_settings):
     assert not at.exception
     assert [box.label for box in at.text_input] == ["Username", "Password"]
     assert nav_titles(at) == ["Sign in"]
-    assert len(at.sidebar) == 0 and not at.title and not at.dataframe
+    assert len(at.sidebar) == 0 and not at.title and not at.table
     assert "Estimate" not in texts(at) and ADMIN_MARK not in texts(at)
 
 
 def test_a_page_path_before_sign_in_shows_only_the_login_form(app_settings):
     at = new_app().switch_page("pages/admin.py").run()
-    assert not at.title and not at.dataframe and ADMIN_MARK not in texts(at)
+    assert not at.title and not at.table and ADMIN_MARK not in texts(at)
     assert [box.label for box in at.text_input] == ["Username", "Password"]
 
 
@@ -49,7 +49,7 @@ def test_dispatcher_switching_to_the_admin_path_does_not_open_it(app_settings):
     at = preset(new_app(), "disp1", ["dispatcher"])
     at.switch_page("pages/admin.py").run()  # before a first run the path maps to the admin page's URL, as typed
     assert not at.exception
-    assert at.title[0].value == "Estimate" and ADMIN_MARK not in texts(at) and not at.dataframe
+    assert at.title[0].value == "Estimate" and ADMIN_MARK not in texts(at) and not at.table
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("pages/admin.py")  # once the navigation is known, the page is not even in it
 
@@ -60,7 +60,7 @@ def test_admin_path_opens_the_admin_page_for_an_admin(app_settings):
     assert not at.exception
     assert nav_titles(at) == ["Estimate", "Station map", "Admin"]
     assert at.title[0].value == "Admin" and ADMIN_MARK in texts(at)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["username"]) == ["chief", "disp1"] and list(table["roles"]) == ["admin", "dispatcher"]
     assert "password" not in table.columns
 
@@ -97,6 +97,8 @@ def test_a_removed_user_is_signed_out_on_the_next_run(open_as, app_settings):
     assert nav_titles(at) == ["Sign in"] and not at.title
     assert "Your account no longer exists" in texts(at)
     assert not at.session_state["authentication_status"]
+    at.run()
+    assert "Your account no longer exists" in texts(at) and nav_titles(at) == ["Sign in"]
 
 
 def test_an_unknown_username_in_the_session_is_signed_out(app_settings):
@@ -111,8 +113,8 @@ def test_sign_out_shows_the_login_form_again(open_as):
     assert nav_titles(at) == ["Sign in"] and not at.title and len(at.sidebar) == 0
     assert "You have signed out." in texts(at)
     assert at.session_state["authentication_status"] is None and at.session_state["username"] is None
-    at.run()
-    assert nav_titles(at) == ["Sign in"]
+    at.run()  # in a browser the cookie's deletion asks for this rerun: the notice stays
+    assert nav_titles(at) == ["Sign in"] and "You have signed out." in texts(at)
 
 
 def test_sign_in_with_the_form_opens_the_estimate_page(app_settings):

@@ -19,6 +19,16 @@ def _path(name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def _port(name: str, default: int) -> int:
+    """Return the TCP port in environment variable `name`, or `default`; anything else is a clear ValueError."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"{name}={text!r} is not a port number: use 1 to 65535 (default {default})")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where state lives and how the project talks to the outside world."""
@@ -84,5 +94,5 @@ def get_settings() -> Settings:
         cookie_expiry_days=float(os.environ.get("LFB_COOKIE_EXPIRY_DAYS", "1")),
         admin_user=os.environ.get("LFB_ADMIN_USER", "").strip(),
         admin_password=os.environ.get("LFB_ADMIN_PASSWORD", ""),
-        port=int(os.environ.get("LFB_PORT", "8501")),
+        port=_port("LFB_PORT", 8501),
     )

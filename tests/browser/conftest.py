@@ -37,7 +37,7 @@ def unavailable(reason: str) -> NoReturn:
     """Skip the browser tests with how to install what is missing; in CI (CI=true), fail them instead."""
     if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
         pytest.fail(f"browser tests cannot run in CI: {reason}; {INSTALL_HINT}", pytrace=False)
-    pytest.skip(f"browser tests skipped: {reason}; {INSTALL_HINT}")
+    pytest.skip(f"browser tests skipped: {reason}; {INSTALL_HINT}", allow_module_level=True)
 
 
 def find_chromium() -> str | None:
@@ -59,7 +59,7 @@ class RunningApp:
     process: subprocess.Popen
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """Return a TCP port nobody listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -76,7 +76,7 @@ def _app_environment(settings: Settings) -> dict[str, str]:
 
 def start_app(settings: Settings, log: Path) -> RunningApp:
     """Start `streamlit run app.py` on a free port and wait until it answers (fail with its output if it does not)."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
                str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     with log.open("w") as out:

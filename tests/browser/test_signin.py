@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from lfb.config import get_settings
 from lfb.service import users
-from tests.browser.conftest import PASSWORDS, READY, make_users, start_app, stop_app
+from tests.browser.conftest import PASSWORDS, READY, make_users, start_app, stop_app, unavailable
 
-pytest.importorskip("playwright.sync_api", reason="needs playwright (see tests/browser/conftest.py)")
-from playwright.sync_api import Page, expect  # noqa: E402
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:
+    unavailable("the playwright package is not installed")
 
 APP = '[data-testid="stApp"]'
 ADMIN_MARK = "arrives with the scheduler issue"  # a line only the admin page shows

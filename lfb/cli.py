@@ -474,7 +474,8 @@ def _users_change(args: argparse.Namespace, settings: Settings) -> int:
             if not sys.stdin.isatty():
                 _err("not removing without confirmation; add --yes to remove from a script")
                 return EXIT_USAGE
-            if input(f"remove user {username} ({', '.join(current.roles)})? [y/N] ").strip().lower() not in ("y", "yes"):
+            answer = input(f"remove user {username} ({', '.join(current.roles)})? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
                 print("left as it is")
                 return EXIT_OK
         users.remove_user(settings, username)

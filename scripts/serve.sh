@@ -8,5 +8,6 @@ python -m lfb users init
 port="$(python -c 'from lfb.config import get_settings; print(get_settings().port)')"
 echo
 echo "The app starts on http://localhost:$port (stop it with Ctrl-C)."
-echo "Sign in with an account of \`python -m lfb users list\`; add one with \`python -m lfb users add NAME --role dispatcher\`."
+echo "Sign in with an account of \`python -m lfb users list\`;"
+echo "add one with \`python -m lfb users add NAME --role dispatcher\`."
 exec python -m streamlit run app.py --server.headless true --server.port "$port" --browser.gatherUsageStats false

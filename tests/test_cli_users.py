@@ -9,7 +9,7 @@ import bcrypt
 import pytest
 
 from lfb.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
-from lfb.config import PROJECT_ROOT
+from lfb.config import PROJECT_ROOT, Settings
 from lfb.service import users
 
 
@@ -23,6 +23,7 @@ class _Stdin(io.StringIO):
     """Standard input that is, or is not, a terminal."""
 
     def __init__(self, text: str = "", tty: bool = False):
+        """Hold `text`; say `tty` when asked whether this is a terminal."""
         super().__init__(text)
         self.tty = tty
 
@@ -45,7 +46,7 @@ def _hash(settings, username: str) -> bytes:
 
 
 @pytest.fixture
-def chief(settings):
+def chief(settings) -> Settings:
     """Settings whose credentials file holds one admin, 'chief'."""
     users.add_user(settings, "chief", "chief-password", "admin", name="Chief Officer")
     return settings

@@ -49,12 +49,10 @@ def _page_roles(page_file: str) -> frozenset[str]:
 
 
 def page_guard(page_file: str) -> None:
-    """Stop a page unless the session's user holds, in the credentials file now, a role that may open it.
-
-    The router never runs a page a role may not open; this guard covers the one way round it: until the first
-    st.navigation call of a server process, Streamlit still runs a file of pages/ requested by its URL directly. Such a
-    request is sent through the router (app.py) instead, which shows the sign-in form.
-    """
+    """Stop a page unless the session's user holds, in the credentials file now, a role that may open it."""
+    # The router never runs a page a role may not open; this guard covers the one way round it: until the first
+    # st.navigation call of a server process, Streamlit still runs a file of pages/ requested by its URL directly.
+    # Such a request is sent through the router (app.py) instead, which shows the sign-in form.
     allowed = _page_roles(page_file)
     username = st.session_state.get("username") if st.session_state.get("authentication_status") else None
     try:

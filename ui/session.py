@@ -23,7 +23,8 @@ SIGN_OUT_REQUEST = "_lfb_sign_out"
 FIRST_ADMIN = "_lfb_first_admin"
 NOTICE = "_lfb_sign_in_notice"  # why the sign-in form is back (signed out, account removed); kept until a sign-in
 GONE = "Your account no longer exists: ask an admin if you need one."
-LOGIN_FIELDS = {"Form name": "Sign in to LFB response times", "Username": "Username", "Password": "Password", "Login": "Sign in"}
+LOGIN_FIELDS = {"Form name": "Sign in to LFB response times", "Username": "Username", "Password": "Password",
+                "Login": "Sign in"}
 WRONG_PASSWORD = ("Wrong username or password. Try again; if you have forgotten your password, ask an admin to set a "
                   "new one.")
 

@@ -76,13 +76,13 @@ def has_data(db: sqlite_utils.Database) -> bool:
 
 
 def holds_demo(db: sqlite_utils.Database) -> bool:
-    """Return True when demo records are in the store (read from the small ingests table: demo files ingested and not
-    removed by clear-demo), without scanning the records."""
+    """Return True when demo records are in the store, read cheaply from the ingests table (not the records)."""
+    # demo files are ingested with is_demo = 1; clear-demo marks their ingests 'removed'
     return bool(db.execute("SELECT EXISTS(SELECT 1 FROM ingests WHERE is_demo = 1 AND status = 'ok')").fetchone()[0])
 
 
 def store_holds_demo(db_path: Path) -> bool:
-    """Return True when the store at `db_path` exists and holds demo records; opening it creates and upgrades nothing."""
+    """Return True when the store at `db_path` exists and holds demo records (opening it changes nothing)."""
     if not Path(db_path).is_file():
         return False
     db = connect(db_path, migrate_now=False)

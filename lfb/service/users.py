@@ -1,7 +1,8 @@
 """Users of the app, their roles and passwords, and the sign-in cookie's signing key (no Streamlit here).
 
-The users live in one YAML file (`LFB_CREDENTIALS`, default `data/credentials.yaml`) laid out as streamlit-authenticator
-reads it: `credentials -> usernames -> NAME -> {name, password, roles, email}`. Passwords are kept only as bcrypt hashes.
+The users live in one YAML file (`LFB_CREDENTIALS`, default `data/credentials.yaml`) laid out as
+streamlit-authenticator reads it: `credentials -> usernames -> NAME -> {name, password, roles, email}`. Passwords are
+kept only as bcrypt hashes.
 The file is owner-only (0600), always replaced whole (temp file + os.replace, so a reader never sees half of it) and
 changed by one writer at a time (an exclusive lock on a lock file beside it), so the app, the CLI and the start script
 can all use it. There is always an admin once there is any user: the first user is an admin, and the last admin can be
@@ -130,6 +131,7 @@ def _entry_problem(username: Any, entry: Any) -> str:
 def _parse(path: Path, text: str) -> dict[str, dict[str, Any]]:
     """Return the usernames mapping of a credentials file's text, or raise CredentialsFileError."""
     def broken(why: str) -> CredentialsFileError:
+        """Return the error saying the file is not usable, and why."""
         return CredentialsFileError(f"the credentials file {path} is not usable ({why}); fix it, or move it away and "
                                     "restart to create a new admin")
     try:
@@ -149,7 +151,7 @@ def _parse(path: Path, text: str) -> dict[str, dict[str, Any]]:
 
 
 def read_credentials(settings: Settings) -> dict[str, Any]:
-    """Return the credentials as streamlit-authenticator takes them ({'usernames': {...}}), read afresh from the file."""
+    """Return the credentials as streamlit-authenticator takes them ({'usernames': {...}}), read from the file now."""
     path = settings.credentials_path
     try:
         text = path.read_text(encoding="utf-8")
@@ -296,8 +298,9 @@ def set_role(settings: Settings, username: str, role: str) -> User:
 
 
 def ensure_admin(settings: Settings) -> tuple[str | None, str | None]:
-    """Create the first admin when there are no users; return (its username, its generated password or None),
-    or (None, None) when users exist. Print a generated password once; it is stored only as a hash."""
+    """Create the first admin if there is no user: return (username, generated password or None), else (None, None)."""
+    # LFB_ADMIN_USER/LFB_ADMIN_PASSWORD name it; without a password one is generated, for the caller to show once
+    # (it is stored only as a hash).
     if list_users(settings):
         return None, None
     try:

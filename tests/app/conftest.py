@@ -29,12 +29,10 @@ class _SteadyStatePages(PagesManager):
 
 @pytest.fixture(autouse=True)
 def steady_state_navigation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run every AppTest run through app.py's st.navigation, as a running server does.
-
-    AppTest resets Streamlit's "app with a pages/ folder" flag before every run, so each run would take the route a
-    server takes only until the first st.navigation call of its process (pages/ files run directly by URL). That
-    route is covered by the page guard's tests and by the browser test of a fresh server's first request.
-    """
+    """Run every AppTest run through app.py's st.navigation, as a running server does."""
+    # AppTest resets Streamlit's "app with a pages/ folder" flag before every run, so each run would take the route a
+    # server takes only until the first st.navigation call of its process (pages/ files run directly by URL). That
+    # route is covered by the page guard's tests and by the browser test of a fresh server's first request.
     monkeypatch.setattr(script_runner, "PagesManager", _SteadyStatePages)
 
 
@@ -64,6 +62,7 @@ def preset(at: AppTest, username: str, roles: list[str]) -> AppTest:
 def open_as(app_settings: Settings) -> Callable[..., AppTest]:
     """Return a function that opens the app signed in as a user (run once)."""
     def open_app(username: str, roles: list[str] | None = None) -> AppTest:
+        """Open the app signed in as `username` (with `roles` in the session, default: the file's), run once."""
         user = users.get_user(app_settings, username)
         at = preset(new_app(), username, roles if roles is not None else list(user.roles if user else []))
         return at.run()

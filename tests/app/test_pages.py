@@ -77,6 +77,7 @@ def _broken_page_app() -> None:
     from ui.widgets import run_page
 
     def broken() -> None:
+        """Fail."""
         raise RuntimeError("the disk is on fire\nsecond line of detail")
 
     run_page(st.navigation([st.Page(broken, title="Broken")]))

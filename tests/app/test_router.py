@@ -5,6 +5,7 @@ from __future__ import annotations
 import bcrypt
 import pytest
 import yaml
+from streamlit.testing.v1 import AppTest
 
 from lfb.service import users
 from tests.app.conftest import PASSWORDS, new_app, nav_titles, preset, texts
@@ -12,7 +13,7 @@ from tests.app.conftest import PASSWORDS, new_app, nav_titles, preset, texts
 ADMIN_MARK = "arrives with the scheduler issue"  # a line only the admin page shows
 
 
-def _sign_in_with_form(at, username: str, password: str):
+def _sign_in_with_form(at: AppTest, username: str, password: str) -> AppTest:
     """Fill in and submit the sign-in form."""
     username_box, password_box = at.text_input
     username_box.input(username)
@@ -155,7 +156,8 @@ def test_a_damaged_credentials_file_is_one_line_not_a_traceback(app_settings):
     app_settings.credentials_path.write_text("credentials: [1, 2")
     at = new_app().run()
     assert not at.exception
-    assert [e.value for e in at.error] == [f"Sign-in is unavailable: the credentials file {app_settings.credentials_path}"
+    path = app_settings.credentials_path
+    assert [e.value for e in at.error] == [f"Sign-in is unavailable: the credentials file {path}"
                                            " is not usable (not valid YAML: while parsing a flow sequence); fix it, or "
                                            "move it away and restart to create a new admin"]
     assert nav_titles(at) == ["Sign in"] and not at.title

@@ -8,7 +8,7 @@ from lfb.service import users
 from tests.browser.conftest import PASSWORDS, READY, make_users, start_app, stop_app, unavailable
 
 try:
-    from playwright.sync_api import Page, expect
+    from playwright.sync_api import Locator, Page, expect
 except ImportError:
     unavailable("the playwright package is not installed")
 
@@ -47,15 +47,16 @@ def cookies(page: Page) -> set[str]:
 
 def nav_titles(page: Page) -> list[str]:
     """Return the titles of the sidebar's navigation links (without their icons)."""
-    return [text.strip().splitlines()[-1] for text in page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()]
+    links = page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
+    return [text.strip().splitlines()[-1] for text in links]
 
 
-def heading(page: Page, text: str):
+def heading(page: Page, text: str) -> Locator:
     """Return the page titles (h1) with this text (a run may briefly show its predecessor's elements too)."""
     return page.locator("h1", has_text=text)
 
 
-def shown(page: Page, text: str):
+def shown(page: Page, text: str) -> Locator:
     """Return the first element showing this text."""
     return page.get_by_text(text).first
 

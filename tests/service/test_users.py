@@ -55,7 +55,8 @@ def test_writes_replace_the_file_whole_and_leave_no_temporary_file(settings, mon
     users.add_user(settings, "chief", "first-password", "admin")
     before = settings.credentials_path.read_text()
 
-    def fail(*_args, **_kwargs):
+    def fail(*_args, **_kwargs) -> None:
+        """Fail as a full disk does."""
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(users.os, "replace", fail)

@@ -161,3 +161,11 @@ def test_a_damaged_credentials_file_is_one_line_not_a_traceback(app_settings):
                                            " is not usable (not valid YAML: while parsing a flow sequence); fix it, or "
                                            "move it away and restart to create a new admin"]
     assert nav_titles(at) == ["Sign in"] and not at.title
+
+
+def test_a_malformed_setting_is_one_line_not_a_traceback(app_settings, monkeypatch):
+    monkeypatch.setenv("LFB_PORT", "eighty")
+    at = new_app().run()
+    assert not at.exception and not at.text_input
+    assert [e.value for e in at.error] == ["The app's settings are wrong: LFB_PORT='eighty' is not a port number: use 1 "
+                                           "to 65535 (default 8501). Fix the variable and restart the app."]

@@ -410,6 +410,109 @@ def cmd_locks(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _new_password(username: str) -> str:
+    """Read a new password: prompted twice on a terminal, else the first line of standard input."""
+    import getpass
+
+    from lfb.service.users import BadInput
+
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"new password for {username}: ")
+        if first != getpass.getpass("the same password again: "):
+            raise BadInput("the two passwords differ; nothing changed")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _users_init(settings: Settings) -> None:
+    """Create the first admin when there is no user (printing a generated password once) and the cookie key."""
+    from lfb.service import users
+
+    username, generated = users.ensure_admin(settings)
+    users.cookie_key(settings)
+    if username and generated:
+        print(f"created the first admin account of the app:\n  username: {username}\n  password: {generated}\n"
+              f"this password is shown only this once: sign in with it and change it with "
+              f"`python -m lfb users passwd {username}`")
+    elif username:
+        print(f"created the first admin account of the app: {username} (password from LFB_ADMIN_PASSWORD)")
+    else:
+        admins = [u.username for u in users.list_users(settings) if u.is_admin]
+        print(f"users of the app: {len(users.list_users(settings))} (admin: {', '.join(admins) or 'none'})")
+
+
+def _users_list(settings: Settings, as_json: bool) -> None:
+    """Print every user with their roles (never a password hash)."""
+    from lfb.service.users import list_users
+
+    rows = list_users(settings)
+    if as_json:
+        print(json.dumps([{"username": u.username, "name": u.name, "roles": list(u.roles), "email": u.email}
+                          for u in rows], indent=2))
+        return
+    if not rows:
+        print("no users yet: start the app (or run `python -m lfb users init`) to create the first admin")
+        return
+    print(f"{'username':<20} {'roles':<20} name")
+    for u in rows:
+        print(f"{u.username:<20} {', '.join(u.roles):<20} {u.name}")
+
+
+def _users_change(args: argparse.Namespace, settings: Settings) -> int:
+    """Add a user, remove one, change a password or a role; return the exit code."""
+    from lfb.service import users
+
+    username = users.normalise_username(args.username)
+    current = users.get_user(settings, username)
+    if args.users_action != "add" and current is None:
+        raise users.Refused(f"there is no user {username!r} (see `python -m lfb users list`)")
+    if args.users_action == "add":
+        if current is not None:
+            raise users.Refused(f"user {username!r} already exists: change it with `python -m lfb users passwd|role`")
+        users.check_role(args.role)
+        user = users.add_user(settings, username, _new_password(username), args.role, name=args.full_name or "",
+                              email=args.email)
+        print(f"added {user.username} ({', '.join(user.roles)})")
+    elif args.users_action == "passwd":
+        users.set_password(settings, username, _new_password(username))
+        print(f"changed the password of {username}")
+    elif args.users_action == "role":
+        user = users.set_role(settings, username, args.role)
+        print(f"{user.username} is now: {', '.join(user.roles)}")
+    else:
+        if not args.yes:
+            if not sys.stdin.isatty():
+                _err("not removing without confirmation; add --yes to remove from a script")
+                return EXIT_USAGE
+            answer = input(f"remove user {username} ({', '.join(current.roles)})? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("left as it is")
+                return EXIT_OK
+        users.remove_user(settings, username)
+        print(f"removed {username}")
+    return EXIT_OK
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    """Manage the app's users: list, add, remove, passwd, role, init."""
+    from lfb.service.users import BadInput, UserError
+
+    try:
+        if args.users_action == "init":
+            _users_init(settings)
+        elif args.users_action == "list":
+            _users_list(settings, args.json)
+        else:
+            return _users_change(args, settings)
+    except BadInput as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except UserError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m lfb", description="London Fire Brigade response-time "
@@ -512,6 +615,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="clear without asking")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_locks)
+
+    p = sub.add_parser("users", help="the app's users: list, add, remove, passwd, role; init makes the first admin")
+    users_sub = p.add_subparsers(dest="users_action", metavar="ACTION", required=True)
+    u = users_sub.add_parser("list", help="users and their roles (never passwords)")
+    u.add_argument("--json", action="store_true", help="print JSON")
+    u = users_sub.add_parser("add", help="add a user (password from standard input, or asked twice on a terminal)")
+    u.add_argument("username", metavar="NAME", help="2-32 characters among a-z 0-9 . _ -")
+    u.add_argument("--role", required=True, choices=["dispatcher", "admin"])
+    u.add_argument("--name", dest="full_name", help="full name shown in the app")
+    u.add_argument("--email", help="e-mail address (optional)")
+    u = users_sub.add_parser("remove", help="remove a user (never the last admin)")
+    u.add_argument("username", metavar="NAME")
+    u.add_argument("--yes", action="store_true", help="remove without asking")
+    u = users_sub.add_parser("passwd", help="set a user's password (standard input, or asked twice on a terminal)")
+    u.add_argument("username", metavar="NAME")
+    u = users_sub.add_parser("role", help="set a user's role (the last admin stays admin)")
+    u.add_argument("username", metavar="NAME")
+    u.add_argument("--role", required=True, choices=["dispatcher", "admin"])
+    users_sub.add_parser("init", help="create the first admin if there is no user (prints a generated password once)")
+    p.set_defaults(func=cmd_users)
 
     p = sub.add_parser("bench-ingest", help="measure ingestion speed and memory on generated mobilisation rows")
     p.add_argument("--rows", type=int, default=1_000_000, help="mobilisation rows (default 1,000,000)")

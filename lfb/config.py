@@ -19,6 +19,16 @@ def _path(name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def _port(name: str, default: int) -> int:
+    """Return the TCP port in environment variable `name`, or `default`; anything else is a clear ValueError."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"{name}={text!r} is not a port number: use 1 to 65535 (default {default})")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where state lives and how the project talks to the outside world."""
@@ -30,6 +40,8 @@ class Settings:
     downloads_dir: Path
     shared_data_dir: Path
     datastore_url: str
+    credentials_path: Path  # users of the app: bcrypt hashes and roles (streamlit-authenticator's layout)
+    cookie_key_path: Path  # the sign-in cookie's signing key, when LFB_COOKIE_KEY is not set
     http_timeout: float = 30.0
     http_retries: int = 4
     chunk_rows: int = 50_000
@@ -44,12 +56,18 @@ class Settings:
     write_wait_s: float = 600.0
     lock_lease_s: float = 60.0
     datasets: tuple[str, ...] = field(default=DATASTORE_DATASETS)
+    cookie_key: str = field(default="", repr=False)  # LFB_COOKIE_KEY; empty: generated and kept in cookie_key_path
+    cookie_expiry_days: float = 1.0
+    admin_user: str = ""
+    admin_password: str = field(default="", repr=False)
+    port: int = 8501
 
     def relocated(self, data_dir: Path, models_dir: Path | None = None) -> Settings:
         """Return these settings with every state path under `data_dir` (and models in `models_dir`)."""
         return replace(self, data_dir=data_dir, models_dir=models_dir or data_dir / "models",
                        db_path=data_dir / "lfb.db", service_db_path=data_dir / "service.db",
-                       downloads_dir=data_dir / "downloads")
+                       downloads_dir=data_dir / "downloads", credentials_path=data_dir / "credentials.yaml",
+                       cookie_key_path=data_dir / "cookie_key")
 
 
 def get_settings() -> Settings:
@@ -76,4 +94,11 @@ def get_settings() -> Settings:
         model_threads=int(os.environ.get("LFB_MODEL_THREADS", "2")),
         write_wait_s=float(os.environ.get("LFB_WRITE_WAIT", "600")),
         lock_lease_s=float(os.environ.get("LFB_LOCK_LEASE", "60")),
+        credentials_path=_path("LFB_CREDENTIALS", data_dir / "credentials.yaml"),
+        cookie_key_path=data_dir / "cookie_key",
+        cookie_key=os.environ.get("LFB_COOKIE_KEY", "").strip(),
+        cookie_expiry_days=float(os.environ.get("LFB_COOKIE_EXPIRY_DAYS", "1")),
+        admin_user=os.environ.get("LFB_ADMIN_USER", "").strip(),
+        admin_password=os.environ.get("LFB_ADMIN_PASSWORD", ""),
+        port=_port("LFB_PORT", 8501),
     )

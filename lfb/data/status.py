@@ -1,11 +1,13 @@
 """What the data store holds: rows per month and kind, stations, recent ingests, rejects."""
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from lfb.data.store import count, schema_version
+from lfb.data.store import connect, count, schema_version
 
 
 def months_by_kind(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -71,3 +73,22 @@ def has_data(db: sqlite_utils.Database) -> bool:
     """Return True when the store holds any incident or mobilisation record."""
     return bool(db.execute("SELECT EXISTS(SELECT 1 FROM incidents) OR EXISTS(SELECT 1 FROM mobilisations)")
                 .fetchone()[0])
+
+
+def holds_demo(db: sqlite_utils.Database) -> bool:
+    """Return True when demo records are in the store, read cheaply from the ingests table (not the records)."""
+    # demo files are ingested with is_demo = 1; clear-demo marks their ingests 'removed'
+    return bool(db.execute("SELECT EXISTS(SELECT 1 FROM ingests WHERE is_demo = 1 AND status = 'ok')").fetchone()[0])
+
+
+def store_holds_demo(db_path: Path) -> bool:
+    """Return True when the store at `db_path` exists and holds demo records (opening it changes nothing)."""
+    if not Path(db_path).is_file():
+        return False
+    db = connect(db_path, migrate_now=False)
+    try:
+        return holds_demo(db)
+    except sqlite3.OperationalError:  # a store not set up yet has no ingests table
+        return False
+    finally:
+        db.close()

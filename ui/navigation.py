@@ -1,0 +1,66 @@
+"""Which pages each role may open: the navigation is built from this on every run."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+from streamlit.navigation.page import StreamlitPage
+
+from lfb.config import get_settings
+from lfb.service import users
+from lfb.service.users import ADMIN, DISPATCHER
+from ui.session import SignedIn
+from ui.widgets import show_error
+
+ROUTER = "app.py"  # the main script, relative to which page files are named
+# (page file, title, icon, roles that may open it); the first is the landing page.
+PAGES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
+    ("pages/estimate.py", "Estimate", ":material/timer:", frozenset({DISPATCHER, ADMIN})),
+    ("pages/stations.py", "Station map", ":material/map:", frozenset({DISPATCHER, ADMIN})),
+    ("pages/admin.py", "Admin", ":material/admin_panel_settings:", frozenset({ADMIN})),
+)
+
+
+def _sign_in_page() -> None:
+    """The only page before sign-in: the form above it is all there is."""
+    with st.columns([1, 2, 1])[1]:
+        st.caption("No account? Ask an admin of the app to add you.")
+
+
+def _no_role_page() -> None:
+    """The only page of a user whose roles open nothing."""
+    st.warning("Your account has no role that opens a page: ask an admin to give you one.")
+
+
+def pages_for(user: SignedIn | None) -> list[StreamlitPage]:
+    """Return the pages this user may open (only the sign-in page when nobody is signed in)."""
+    if user is None:
+        return [st.Page(_sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in")]
+    allowed = [st.Page(path, title=title, icon=icon) for path, title, icon, roles in PAGES if roles & set(user.roles)]
+    return allowed or [st.Page(_no_role_page, title="No access", icon=":material/block:", url_path="no-access")]
+
+
+def _page_roles(page_file: str) -> frozenset[str]:
+    """Return the roles that may open the page in `page_file` (none for a file the router does not know)."""
+    name = Path(page_file).name
+    return next((roles for path, _title, _icon, roles in PAGES if Path(path).name == name), frozenset())
+
+
+def page_guard(page_file: str) -> None:
+    """Stop a page unless the session's user holds, in the credentials file now, a role that may open it."""
+    # The router never runs a page a role may not open; this guard covers the one way round it: until the first
+    # st.navigation call of a server process, Streamlit still runs a file of pages/ requested by its URL directly.
+    # Such a request is sent through the router (app.py) instead, which shows the sign-in form.
+    allowed = _page_roles(page_file)
+    username = st.session_state.get("username") if st.session_state.get("authentication_status") else None
+    try:
+        user = users.get_user(get_settings(), username) if username else None
+    except users.UserError:
+        user = None
+    if user is None or not allowed & set(user.roles):
+        with contextlib.suppress(StreamlitAPIException):  # raised where app.py is not a page: run outside the app
+            st.switch_page(ROUTER)
+        show_error("This page needs a signed-in user with the right role: open the app's main address and sign in.")
+        st.stop()

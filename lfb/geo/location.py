@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -48,16 +49,24 @@ class Location:
 
 # ---- London's 1-km cells, looked up for many points at once ----------------------------------------
 
+class CellTable(NamedTuple):
+    """Greater London's 1-km cells, sorted by key (easting km * 10^5 + northing km), with their usual area."""
+
+    keys: np.ndarray
+    district: np.ndarray
+    borough: np.ndarray
+    ground: np.ndarray  # the name of the station whose ground the cell usually is
+
+
 @lru_cache(maxsize=1)
-def _cell_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the sorted keys of the London cells (easting km * 10^5 + northing km), their districts and boroughs."""
+def cell_table() -> CellTable:
+    """Return the London cells as sorted arrays, for looking up many points at once."""
     cells = cells_by_key()
     keys = np.array([x * 100_000 + y for x, y in cells], dtype=np.int64)
     order = np.argsort(keys)
     values = list(cells.values())
-    district = np.array([values[i].postcode_district for i in order], dtype=object)
-    borough = np.array([values[i].borough_name for i in order], dtype=object)
-    return keys[order], district, borough
+    column = (lambda name: np.array([getattr(values[i], name) for i in order], dtype=object))  # noqa: E731
+    return CellTable(keys[order], column("postcode_district"), column("borough_name"), column("station_ground"))
 
 
 def london_cells_of(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
@@ -67,7 +76,7 @@ def london_cells_of(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
     located = np.isfinite(easting) & np.isfinite(northing)
     keys = np.where(located, (np.where(located, easting, 0) // CELL_M) * 100_000
                     + np.where(located, northing, 0) // CELL_M, -1).astype(np.int64)
-    table = _cell_table()[0]
+    table = cell_table().keys
     where = np.clip(np.searchsorted(table, keys), 0, len(table) - 1)
     return np.where(located & (table[where] == keys), where, -1)
 
@@ -154,7 +163,7 @@ def _locate_pairs(out: dict[str, np.ndarray], rows: np.ndarray, texts: np.ndarra
         swapped[hit] = True
         lat[hit], lon[hit], cell[hit] = s_lat[s_cell >= 0], s_lon[s_cell >= 0], s_cell[s_cell >= 0]
     ok = cell >= 0
-    _keys, district, borough = _cell_table()
+    _keys, district, borough, _ground = cell_table()
     out["latitude"][rows[ok]], out["longitude"][rows[ok]] = lat[ok], lon[ok]
     out["postcode_district"][rows[ok]], out["borough"][rows[ok]] = district[cell[ok]], borough[cell[ok]]
     out["precision"][rows[ok]] = POINT

@@ -188,7 +188,7 @@ def write_requests_csv(incidents: Path, target: Path, *, seed: int = 7, bad_ever
     table = pd.DataFrame({
         "station": station, "location": location, "time": time_text, "incident_group": raw["IncidentGroup"],
         "stop_code": raw["StopCodeDescription"], "property_category": raw["PropertyCategory"],
-        "property_type": raw["PropertyType"], "home_station": rng.choice(["1", "1", "1", "0"], n),
+        "property_type": raw["PropertyType"], "home_station": rng.choice(["yes", "1", "Y", "no", "0", ""], n),
     })
     bad = np.arange(0, n, bad_every)
     for i, (column, value) in zip(bad, [("station", "Atlantis"), ("location", "behind the bakery"),

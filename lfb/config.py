@@ -13,6 +13,62 @@ DATASTORE_DATASETS = (
 )
 
 
+class ConfigError(ValueError):
+    """An LFB_* environment variable whose value cannot be used."""
+
+
+def _raw(name: str) -> str | None:
+    """Return the stripped value of environment variable `name`, or None when it is unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _int(name: str, default: int, minimum: int) -> int:
+    """Return the whole number in environment variable `name` (at least `minimum`), or `default`."""
+    text = _raw(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {text!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {text!r}")
+    return value
+
+
+def _float(name: str, default: float, low: float, high: float | None = None, *, above: bool = False) -> float:
+    """Return the number in environment variable `name` (from `low`, or over it if `above`, to `high`), or `default`."""
+    text = _raw(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    if above:
+        ok, rule = value > low, f"more than {low:g}"
+    elif high is None:
+        ok, rule = value >= low, f"at least {low:g}"
+    else:
+        ok, rule = low <= value <= high, f"between {low:g} and {high:g}"
+    if not ok:  # NaN fails every rule
+        raise ConfigError(f"{name} must be {rule}, got {text!r}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    """Return the yes/no value in environment variable `name` (1/0, yes/no, true/false), or `default`."""
+    text = _raw(name)
+    if text is None:
+        return default
+    if text.lower() in ("1", "yes", "true", "on"):
+        return True
+    if text.lower() in ("0", "no", "false", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (yes/no, true/false), got {text!r}")
+
+
 def _path(name: str, default: Path) -> Path:
     """Return the path in environment variable `name`, or `default`."""
     value = os.environ.get(name, "").strip()
@@ -39,6 +95,11 @@ class Settings:
     model_threads: int = 2
     datasets: tuple[str, ...] = field(default=DATASTORE_DATASETS)
 
+    @property
+    def error_log(self) -> Path:
+        """Where the CLI writes the traceback of an unexpected error."""
+        return self.data_dir / "errors.log"
+
 
 def get_settings() -> Settings:
     """Build the settings from the environment (LFB_* variables) and defaults."""
@@ -50,12 +111,12 @@ def get_settings() -> Settings:
         downloads_dir=_path("LFB_DOWNLOADS_DIR", data_dir / "downloads"),
         shared_data_dir=_path("LFB_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"),
         datastore_url=os.environ.get("LFB_DATASTORE_URL", "https://data.london.gov.uk").rstrip("/"),
-        http_timeout=float(os.environ.get("LFB_HTTP_TIMEOUT", "30")),
-        http_retries=int(os.environ.get("LFB_HTTP_RETRIES", "4")),
-        chunk_rows=int(os.environ.get("LFB_CHUNK_ROWS", "50000")),
-        test_months=int(os.environ.get("LFB_TEST_MONTHS", "3")),
-        promote_margin=float(os.environ.get("LFB_PROMOTE_MARGIN", "0.01")),
-        coverage_tolerance=float(os.environ.get("LFB_COVERAGE_TOLERANCE", "0.02")),
-        refit_on_all=os.environ.get("LFB_REFIT_ON_ALL", "1").strip().lower() not in ("0", "false", "no"),
-        model_threads=int(os.environ.get("LFB_MODEL_THREADS", "2")),
+        http_timeout=_float("LFB_HTTP_TIMEOUT", 30.0, 0.0, above=True),
+        http_retries=_int("LFB_HTTP_RETRIES", 4, 0),
+        chunk_rows=_int("LFB_CHUNK_ROWS", 50_000, 1),
+        test_months=_int("LFB_TEST_MONTHS", 3, 1),
+        promote_margin=_float("LFB_PROMOTE_MARGIN", 0.01, 0.0, 1.0),
+        coverage_tolerance=_float("LFB_COVERAGE_TOLERANCE", 0.02, 0.0, 1.0),
+        refit_on_all=_bool("LFB_REFIT_ON_ALL", True),
+        model_threads=_int("LFB_MODEL_THREADS", 2, 1),
     )

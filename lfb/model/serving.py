@@ -524,6 +524,8 @@ def predict_batch(predictor: Predictor, in_path: Path, out_path: Path) -> dict[s
     import time
 
     started = time.perf_counter()
+    if not Path(out_path).parent.is_dir():
+        raise RequestError(f"{out_path}: the folder {Path(out_path).parent} does not exist")
     batch = read_batch(in_path)
     fixed, errors, notes = check_batch(predictor, batch.requests, batch.errors, batch.notes)
     unread = (batch.unread != "").to_numpy()

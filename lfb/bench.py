@@ -200,7 +200,7 @@ def write_requests_csv(incidents: Path, target: Path, *, seed: int = 7, bad_ever
 
 
 def bench_batches(predictor: Any, incidents: Path, work: Path, *, seed: int = 7) -> dict:
-    """Time predict_batch end to end (read, check, estimate, write) on an incident-records file and on a requests CSV."""
+    """Time predict_batch end to end (read, check, estimate, write) on incident records and on a requests CSV."""
     from lfb.model.serving import predict_batch
 
     requests = work / "requests.csv"

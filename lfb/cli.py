@@ -436,7 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--property-type", help="e.g. 'House - single occupancy'")
     p.add_argument("--address-qualifier", help="e.g. 'Correct incident location'")
     p.add_argument("--away", action="store_true", help="the pump is not at its home station")
-    p.add_argument("--rank", type=count_arg(0), metavar="N", help="compare the N nearest stations instead (0 = all; no --station needed)")
+    p.add_argument("--rank", type=count_arg(0), metavar="N",
+                   help="compare the N nearest stations instead (0 = all; no --station needed)")
     p.add_argument("--version", help="model version (default: the champion)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_predict)

@@ -56,7 +56,8 @@ def test_train_until_needs_a_month_or_a_date(settings, capsys, value):
 
 @pytest.mark.parametrize("args", [
     ["status", "--months", "-1"], ["demo", "--months", "0"], ["demo", "--start", "2024-1x"],
-    ["demo", "--incidents-per-year", "0"], ["bench-ingest", "--rows", "0"], ["bench-model", "--incidents-per-year", "-5"],
+    ["demo", "--incidents-per-year", "0"], ["bench-ingest", "--rows", "0"],
+    ["bench-model", "--incidents-per-year", "-5"],
     ["bench-batch", "--months", "0"],
 ])
 def test_other_numbers_and_months_are_checked(settings, capsys, args):
@@ -136,6 +137,7 @@ def test_predict_batch_says_which_file_or_folder_is_missing(model_env, tmp_path,
     source = tmp_path / "in.csv"
     source.write_text("station,location,time,incident_group\nA21,W2,01/09/2024 10:00,Fire\n")
     assert main(["predict-batch", str(source), str(tmp_path / "no" / "out.csv")]) == EXIT_FAILED
-    assert capsys.readouterr().err == f"error: {tmp_path / 'no' / 'out.csv'}: the folder {tmp_path / 'no'} does not exist\n"
+    missing = tmp_path / "no"
+    assert capsys.readouterr().err == f"error: {missing / 'out.csv'}: the folder {missing} does not exist\n"
     assert main(["predict-batch", str(source), str(tmp_path / "out.csv")]) == EXIT_OK
     assert "1 of 1 rows estimated" in capsys.readouterr().out

@@ -13,7 +13,7 @@ import sqlite_utils
 
 from lfb.config import Settings
 from lfb.model.features import MISSING_CATEGORY, REQUEST_COLUMNS, feature_arrays, stations_by_distance
-from lfb.geo.location import Location, LocationError, london_cells_of, parse_location, parse_locations
+from lfb.geo.location import Location, london_cells_of, parse_location, parse_locations
 from lfb.model.csvrows import write_rows
 from lfb.model.estimator import ResponseModel
 from lfb.model.times import TimeError, parse_time, parse_times
@@ -397,8 +397,8 @@ def requests_from_records(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Se
         "when": pd.to_datetime(records["call_datetime"], format="%Y-%m-%d %H:%M:%S").to_numpy(),
         "home_station": np.full(len(records), np.nan),
         **{name: records[column].to_numpy(dtype=object) for name, column in (
-            ("borough", "borough_name"), ("postcode_district", "postcode_district"), ("incident_group", "incident_group"),
-            *((t, t) for t in OPTIONAL_TYPES))},
+            ("borough", "borough_name"), ("postcode_district", "postcode_district"),
+            *((t, t) for t in ("incident_group",) + OPTIONAL_TYPES))},
     }, records.index)
     output = records[["incident_number", "call_datetime", "first_pump_station", "first_pump_seconds"]].copy()
     reasons = pd.Series(np.concatenate(errors) if errors else [], index=records.index, dtype=object)

@@ -88,9 +88,10 @@ class Predictor:
     # ---- checks -----------------------------------------------------------------------------
 
     def time_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        """Return the first and last times this model answers for (its data, widened by the limits)."""
+        """Return the first and last times this model answers for: its data widened by the limits, in whole days."""
         first, last = self.time_range
-        return first - pd.Timedelta(days=PAST_LIMIT_DAYS), last + pd.Timedelta(days=FUTURE_LIMIT_DAYS)
+        low = (first - pd.Timedelta(days=PAST_LIMIT_DAYS)).normalize()
+        return low, (last + pd.Timedelta(days=FUTURE_LIMIT_DAYS + 1)).normalize() - pd.Timedelta(seconds=1)
 
     def time_problem(self, when: pd.Timestamp, label: str = "") -> str:
         """Return why a time is too far outside the data the model learned from ('' when it is not)."""

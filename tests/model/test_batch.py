@@ -131,3 +131,14 @@ def test_incident_records_in_a_workbook_keep_every_row(predictor, tmp_path):
     out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
     assert result["rows"] == 3 and out.incident_number.tolist() == ["1", "2", "3"]
     assert out.error.tolist() == ["", "DateOfCall: unreadable value", ""]
+
+
+def test_the_real_incident_sample_gives_one_output_row_per_input_row(predictor, shared_data, tmp_path):
+    source = shared_data / "incidents_2023_sample_jan_sep.csv"
+    result = predict_batch(predictor, source, tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    raw = pd.read_csv(source, dtype=str, keep_default_na=False)
+    assert result["rows"] == len(out) == len(raw) == 7230
+    assert out.incident_number.tolist() == raw.IncidentNumber.tolist()
+    assert result["estimated"] > 6500 and set(out.error[out.median_s == ""]) <= {
+        "no station (for incident records: no first pump arrived)"}

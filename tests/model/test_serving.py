@@ -92,3 +92,11 @@ def test_batch_refuses_a_mobilisation_file(predictor, tmp_path):
     source = write_csv(tmp_path / "m.csv", [mobilisation_row()], MOBILISATION_HEADER)
     with pytest.raises(RequestError, match="not mobilisation records"):
         predict_batch(predictor, source, tmp_path / "out.csv")
+
+
+def test_the_time_window_is_whole_days(predictor):
+    assert predictor.predict_one("A21", "W2", "01/01/2023 00:01", "Fire").median_s > 0
+    assert predictor.predict_one("A21", "W2", "31/08/2026 23:59", "Fire").median_s > 0
+    for outside in ("31/12/2022 23:59", "01/09/2026 00:00"):
+        with pytest.raises(RequestError, match="the data this model learned from"):
+            predictor.predict_one("A21", "W2", outside, "Fire")

@@ -199,18 +199,22 @@ def write_requests_csv(incidents: Path, target: Path, *, seed: int = 7, bad_ever
     return n
 
 
-def bench_batches(predictor: Any, incidents: Path, work: Path, *, seed: int = 7) -> dict:
-    """Time predict_batch end to end (read, check, estimate, write) on incident records and on a requests CSV."""
+def bench_batches(predictor: Any, incidents: Path, work: Path, *, seed: int = 7, repeats: int = 3) -> dict:
+    """Time predict_batch end to end (read, check, estimate, write) on incident records and on a requests CSV; each
+    runs `repeats` times and the fastest run is reported (the machine may be shared), with every run's speed."""
     from lfb.model.serving import predict_batch
 
     requests = work / "requests.csv"
     write_requests_csv(incidents, requests, seed=seed)
-    result = {"incidents": predict_batch(predictor, incidents, work / "batch_incidents_out.csv"),
-              "requests": predict_batch(predictor, requests, work / "batch_requests_out.csv")}
+    result: dict[str, Any] = {}
+    for kind, source in (("incidents", incidents), ("requests", requests)):
+        runs = [predict_batch(predictor, source, work / f"batch_{kind}_out.csv") for _ in range(repeats)]
+        result[kind] = max(runs, key=lambda r: r["rows_per_second"] or 0) | {
+            "runs_rows_per_second": [r["rows_per_second"] for r in runs]}
     inc, req = result["incidents"], result["requests"]
     result["summary"] = (f"batch {inc['rows_per_second']:,} rows/s on {inc['rows']:,} incident records, "
                          f"{req['rows_per_second']:,} rows/s on a {req['rows']:,}-row requests CSV (read, checked, "
-                         f"estimated and written)")
+                         f"estimated and written; best of {repeats} runs)")
     return result
 
 

@@ -32,9 +32,10 @@ def test_bench_batches_times_both_input_kinds(trained, tmp_path):
 
     settings, _ = trained
     predictor = Predictor.from_registry(connect(settings.db_path), settings)
-    result = bench_batches(predictor, _incidents(tmp_path), tmp_path)
+    result = bench_batches(predictor, _incidents(tmp_path), tmp_path, repeats=2)
     assert result["incidents"]["rows"] == result["requests"]["rows"] == 40
-    assert result["requests"]["estimated"] > 30 and "rows/s" in result["summary"]
+    assert result["requests"]["estimated"] > 30 and "rows/s" in result["summary"] and "best of 2" in result["summary"]
+    assert len(result["requests"]["runs_rows_per_second"]) == 2
 
 
 def test_bench_batch_has_help(capsys):

@@ -92,7 +92,7 @@ def _texts(values: Sequence[object] | pd.Series) -> np.ndarray:
             return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass
-    return np.array(["" if v is None or v != v else str(v).strip() for v in raw], dtype=object)
+    return np.array(["" if pd.isna(v) else str(v).strip() for v in raw], dtype=object)
 
 
 def _compact(texts: np.ndarray) -> np.ndarray:

@@ -107,5 +107,5 @@ def write_rows(columns: Mapping[str, np.ndarray | pd.Series], path: Path | str) 
         try:
             arrays[name] = pa.array(data, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types in an object column: write their text
-            arrays[name] = pa.array([None if v is None or v != v else str(v) for v in data], type=pa.string())
+            arrays[name] = pa.array([None if pd.isna(v) else str(v) for v in data], type=pa.string())
     pacsv.write_csv(pa.table(arrays), str(path))

@@ -58,7 +58,7 @@ def _texts(values: Sequence[object] | pd.Series) -> pa.Array:
     try:
         text = pa.array(raw, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        text = pa.array([None if v is None or v != v else str(v) for v in raw], type=pa.string())
+        text = pa.array([None if pd.isna(v) else str(v) for v in raw], type=pa.string())
     return pc.utf8_trim_whitespace(pc.fill_null(text, ""))
 
 

@@ -66,3 +66,13 @@ def test_many_locations_are_read_at_once_in_order_like_one():
         assert one.fillna(-1).tolist() == table.iloc[i].fillna(-1).tolist()
         if not one.error:
             assert (parse_location(text).latitude, parse_location(text).note) == (one.latitude, one.note)
+
+
+def test_every_kind_of_missing_value_is_no_location():
+    import pandas as pd
+
+    from lfb.geo.location import parse_locations
+
+    for values in (["W2", None, float("nan"), pd.NA], pd.Series(["W2", None, pd.NA, None], dtype="string")):
+        assert parse_locations(values).error.tolist() == ["", "no location given", "no location given",
+                                                          "no location given"]

@@ -94,3 +94,9 @@ def test_many_texts_read_exactly_like_one(monkeypatch):
         one, one_error = parse_times([text], now=NOW)  # 1: Python's engine
         assert (one.iat[0] == many.iat[i]) or (pd.isna(one.iat[0]) and pd.isna(many.iat[i]))
         assert one_error.iat[0] == many_errors.iat[i]
+
+
+def test_every_kind_of_missing_value_is_no_time():
+    texts = ["01/08/2023 14:30", None, float("nan"), pd.NA]
+    for values in (texts, pd.Series(texts, dtype="string")):
+        assert parse_times(values)[1].tolist() == ["", "no time given", "no time given", "no time given"]

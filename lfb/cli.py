@@ -159,6 +159,7 @@ def cmd_bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def count_arg(minimum: int) -> Callable[[str], int]:
     """Return an argparse type that reads a whole number of at least `minimum`."""
     def read(text: str) -> int:
+        """Return the number, or refuse it as bad usage."""
         try:
             value = int(text)
         except ValueError:

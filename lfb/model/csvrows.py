@@ -45,6 +45,7 @@ def _read_arrow(path: Path, header: list[str], encoding: str, columns: list[str]
     ragged: list[int] = []
 
     def note(_row: pacsv.InvalidRow) -> str:
+        """Remember that a record is ragged, and skip it (the file is then read again, record by record)."""
         ragged.append(1)
         return "skip"
 

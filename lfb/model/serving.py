@@ -285,6 +285,7 @@ def resolve_stations(values: pd.Series, missing: str = "no station given") -> tu
     advice = f"give one of the {len(st)} station codes or names (e.g. A21 or Paddington)"
 
     def read(text: str) -> tuple[str, str]:
+        """Return the code of one station code or name, or why there is none."""
         code = lookup.get(text.lower())
         return (code, "") if code else ("", f"unknown station {text!r}: {advice}")
     return read_each_value(values, read, ("", missing))
@@ -293,6 +294,7 @@ def resolve_stations(values: pd.Series, missing: str = "no station given") -> tu
 def home_station_values(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """Return 1.0 (at its home station), 0.0 (elsewhere) or NaN (not said) per row, and an error per row."""
     def read(text: str) -> tuple[float, str]:
+        """Return 1.0, 0.0, or NaN with why the text is not yes or no."""
         if text.lower() in YES | NO:
             return (1.0 if text.lower() in YES else 0.0), ""
         return np.nan, f"home_station {text!r} is not yes or no (yes/no, y/n, true/false, 1/0; empty = unknown)"
@@ -460,6 +462,7 @@ def _known_groups(predictor: Predictor, values: pd.Series) -> tuple[np.ndarray, 
     choices = ", ".join(sorted(predictor.categories.get("incident_group", [])))
 
     def read(text: str) -> tuple[str | None, str]:
+        """Return the incident group as the model knows it, or why it is unknown."""
         group = predictor.known_value("incident_group", text)
         return (group, "") if group else (None, f"unknown incident group {text!r} (choose one of {choices})")
     return read_each_value(values, read, (None, f"no incident group (choose one of {choices})"))
@@ -469,6 +472,7 @@ def _known_details(predictor: Predictor, name: str, values: pd.Series) -> tuple[
     """Return an optional type detail as the model knows it (any case; missing = the missing category) and a note
     where a given value was not seen in training (then estimated without it)."""
     def read(text: str) -> tuple[str, str]:
+        """Return the detail as the model knows it, or the missing category with a note."""
         value = predictor.known_value(name, text)
         return (value, "") if value else (MISSING_CATEGORY, f"{name} {text!r} not seen in training: estimated "
                                                             "without it")

@@ -5,7 +5,8 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 from pathlib import Path
 
 from lfb import __version__
@@ -174,9 +175,29 @@ def cmd_bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _month(text: str | None) -> str | None:
-    """Return 'YYYY-MM' from a date or month given on the command line."""
-    return None if text is None else str(text)[:7]
+def count_arg(minimum: int) -> Callable[[str], int]:
+    """Return an argparse type that reads a whole number of at least `minimum`."""
+    def read(text: str) -> int:
+        """Return the number, or refuse it as bad usage."""
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least {minimum}")
+        return value
+    return read
+
+
+def time_arg(text: str) -> str:
+    """Check a --time value reads as a London date and time (or 'now'); return it as given."""
+    from lfb.model.times import TimeError, parse_time
+
+    try:
+        parse_time(text)
+    except TimeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def month_arg(text: str) -> str:
@@ -200,7 +221,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from lfb.model.evaluation import format_report
     from lfb.model.training import train
 
-    result = train(jobs.open_store(settings), settings, until=_month(args.until), test_months=args.test_months,
+    result = train(jobs.open_store(settings), settings, until=args.until, test_months=args.test_months,
                    who=args.who)
     print(format_report(result.metadata["evaluation"], title=f"\n{result.version}: held-out test window "
                         f"{result.metadata['windows']['test_from']}..{result.metadata['windows']['test_until']}"))
@@ -247,12 +268,10 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     """Estimate one pump's arrival, or rank the nearest stations."""
     predictor = _predictor(settings, args.version)
     when = args.time or "now"
-    if args.rank:
+    if args.rank is not None:
         estimates = predictor.rank_stations(args.location, when, args.incident_group, nearest=args.rank,
                                             home_station=not args.away, **_types(args))
     else:
-        if not args.station:
-            raise ValueError("give --station (or --rank N to compare the nearest stations)")
         estimates = [predictor.predict_one(args.station, args.location, when, args.incident_group,
                                            home_station=not args.away, **_types(args))]
     if args.json:
@@ -513,13 +532,32 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_bench_batch(args: argparse.Namespace, settings: Settings) -> int:
+    """Measure batch throughput on both input kinds with a fast model on a demo year."""
+    from lfb.bench import bench_batch
+
+    result = bench_batch(months=args.months, incidents_per_year=args.incidents_per_year, threads=settings.model_threads,
+                         progress=args.progress)
+    print(json.dumps(result, indent=2) if args.json else result["summary"])
+    return EXIT_OK
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line: what is wrong, and where the help is (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage mistake on one line and exit with the usage exit code."""
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="python -m lfb", description="London Fire Brigade response-time "
+    parser = Parser(prog="python -m lfb", description="London Fire Brigade response-time "
                                      "dashboard: data, model and jobs. Exit codes: 0 ok, 1 failed, 2 bad usage, "
                                      "3 offline.")
     parser.add_argument("--version", action="version", version=f"lfb {__version__}")
     parser.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("setup", help="create/upgrade the database; load demo data if it is empty")
@@ -528,10 +566,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_setup)
 
     p = sub.add_parser("demo", help="generate DEMO data in the published schema and ingest it")
-    p.add_argument("--months", type=int, default=36, help="months of data (default 36)")
-    p.add_argument("--start", help="first month, YYYY-MM (default: so the data ends last month)")
+    p.add_argument("--months", type=count_arg(1), default=36, help="months of data (default 36)")
+    p.add_argument("--start", type=month_arg, help="first month, YYYY-MM (default: so the data ends last month)")
     p.add_argument("--seed", type=int, default=2024, help="random seed (default 2024)")
-    p.add_argument("--incidents-per-year", type=int, default=120_000, help="scale (default 120000, London)")
+    p.add_argument("--incidents-per-year", type=count_arg(1), default=120_000, help="scale (default 120000, London)")
     p.add_argument("--replace", action="store_true", help="delete existing demo rows first")
     p.set_defaults(func=cmd_demo)
 
@@ -546,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="rows per month and kind, stations, last ingests, rejects")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--months", type=int, default=24, help="show the last N months (0 = all; default 24)")
+    p.add_argument("--months", type=count_arg(0), default=24, help="show the last N months (0 = all; default 24)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("calibration", help="compare the demo data's figures with the real LFB sample")
@@ -557,8 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_clear_demo)
 
     p = sub.add_parser("train", help="train a model; the first becomes champion, later ones go through the rule")
-    p.add_argument("--until", help="last month of data to use, YYYY-MM or a date (default: all)")
-    p.add_argument("--test-months", type=int, help="newest months held out as the test window (default 3)")
+    p.add_argument("--until", type=month_arg, help="last month of data to use, YYYY-MM or YYYY-MM-DD (default: all); "
+                   "the test window is the newest months with data up to it")
+    p.add_argument("--test-months", type=count_arg(1), help="newest months held out as the test window (default 3)")
     p.add_argument("--who", default="cli", help="who asks (recorded in the promotions log)")
     p.set_defaults(func=cmd_train)
 
@@ -571,16 +610,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="estimate when a pump will arrive (or rank the nearest stations)")
     p.add_argument("--station", help="station code or name, e.g. A21 or Paddington")
-    p.add_argument("--location", required=True, help="postcode ('SE1 7SG'), 'lat,lon' or 'easting,northing'")
-    p.add_argument("--time", help="date and time of the call (default: now)")
-    p.add_argument("--incident-group", required=True, help="Fire, Special Service or False Alarm")
+    p.add_argument("--location", required=True, help="postcode ('SE1 7SG'), 'lat,lon' or 'easting,northing' "
+                   "(a value starting with '-' needs no '=')")
+    p.add_argument("--time", type=time_arg, help="date and time of the call, London time, day first "
+                   "('01/08/2024 14:30') or ISO ('2024-08-01T14:30', an offset like +01:00 or Z is converted); "
+                   "default: now")
+    p.add_argument("--incident-group", required=True, help="Fire, Special Service or False Alarm (any case)")
     p.add_argument("--stop-code", help="e.g. 'Primary Fire', 'AFA'")
     p.add_argument("--special-service-type", help="e.g. 'RTC', 'Flooding'")
     p.add_argument("--property-category", help="e.g. Dwelling")
     p.add_argument("--property-type", help="e.g. 'House - single occupancy'")
     p.add_argument("--address-qualifier", help="e.g. 'Correct incident location'")
     p.add_argument("--away", action="store_true", help="the pump is not at its home station")
-    p.add_argument("--rank", type=int, metavar="N", help="compare the N nearest stations instead (0 = all)")
+    p.add_argument("--rank", type=count_arg(0), metavar="N",
+                   help="compare the N nearest stations instead (0 = all; no --station needed)")
     p.add_argument("--version", help="model version (default: the champion)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_predict)
@@ -600,12 +643,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("backtest-refit", help="measure whether refitting on the newest months helps")
-    p.add_argument("--test-months", type=int, help="window length in months (default 3)")
+    p.add_argument("--test-months", type=count_arg(1), help="window length in months (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_backtest_refit)
 
     p = sub.add_parser("bench-model", help="measure training time and memory, prediction latency and throughput")
-    p.add_argument("--incidents-per-year", type=int, default=135_000, help="scale (default 135000: ~600k pumps)")
+    p.add_argument("--incidents-per-year", type=count_arg(1), default=135_000,
+                   help="scale (default 135000: ~600k pumps)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_model)
 
@@ -635,20 +679,74 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--role", required=True, choices=["dispatcher", "admin"])
     users_sub.add_parser("init", help="create the first admin if there is no user (prints a generated password once)")
     p.set_defaults(func=cmd_users)
+    p = sub.add_parser("bench-batch", help="measure predict-batch throughput on incident records and a requests CSV")
+    p.add_argument("--months", type=count_arg(1), default=12, help="demo months to generate (default 12)")
+    p.add_argument("--incidents-per-year", type=count_arg(1), default=120_000, help="scale (default 120000, London)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_batch)
 
     p = sub.add_parser("bench-ingest", help="measure ingestion speed and memory on generated mobilisation rows")
-    p.add_argument("--rows", type=int, default=1_000_000, help="mobilisation rows (default 1,000,000)")
+    p.add_argument("--rows", type=count_arg(1), default=1_000_000, help="mobilisation rows (default 1,000,000)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_ingest)
+    for command in sub.choices.values():
+        command.set_defaults(usage_parser=command)
     return parser
+
+
+def _log_unexpected(settings: Settings, exc: BaseException, argv: list[str]) -> Path | None:
+    """Append the traceback of an unexpected error to the error log; return its path (None if it cannot be written)."""
+    import datetime as dt
+    import traceback
+
+    try:
+        settings.error_log.parent.mkdir(parents=True, exist_ok=True)
+        with settings.error_log.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- {dt.datetime.now():%Y-%m-%d %H:%M:%S} lfb {__version__}: python -m lfb "
+                     f"{' '.join(argv)}\n{''.join(traceback.format_exception(exc))}")
+    except OSError:
+        return None
+    return settings.error_log
+
+
+OPTIONS_TAKING_NEGATIVE_TEXT = ("--location",)  # '--location -0.12,51.5' is a value, not an option
+
+
+def _attach_dash_values(argv: list[str]) -> list[str]:
+    """Return argv with a value starting with '-' joined to its option ('--location=-0.12,51.5'), as argparse needs."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in OPTIONS_TAKING_NEGATIVE_TEXT and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and not argv[i + 1].startswith("--"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
+def usage_problem(args: argparse.Namespace) -> str | None:
+    """Return what is wrong with a combination of arguments argparse cannot check alone (None if nothing)."""
+    if args.command == "predict" and args.station is None and args.rank is None:
+        return "give --station S, or --rank N to compare the N nearest stations (--rank 0 = all)"
+    if args.command == "models" and args.action == "promote" and not args.version:
+        return "give the version to promote, e.g. `python -m lfb models promote v20240601-120000` (see `models list`)"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_attach_dash_values(arguments))
+    problem = usage_problem(args)
+    if problem:
+        args.usage_parser.error(problem)
     args.progress = _progress_factory(not args.no_progress and sys.stderr.isatty())
     _show_library_notes()
+    from lfb.config import ConfigError
     from lfb.data.formats import FormatError
     from lfb.service.locks import JobBusy, LockLost
     from lfb.model.registry import RegistryError
@@ -656,10 +754,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lfb.data.store import StoreError
 
     try:
-        return args.func(args, get_settings())
+        settings = get_settings()
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    try:
+        return args.func(args, settings)
     except (StoreError, FormatError, ValueError, OSError, RegistryError, NoModel, JobBusy, LockLost) as exc:
         _err(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback reaches the user
+        if args.debug:
+            raise
+        log = _log_unexpected(settings, exc, arguments)
+        where = f"the traceback is in {log}, or" if log else "to see the traceback,"
+        _err(f"unexpected {type(exc).__name__}: {exc} ({where} run again as `python -m lfb --debug ...`)")
+        return EXIT_FAILED

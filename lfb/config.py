@@ -13,6 +13,62 @@ DATASTORE_DATASETS = (
 )
 
 
+class ConfigError(ValueError):
+    """An LFB_* environment variable whose value cannot be used."""
+
+
+def _raw(name: str) -> str | None:
+    """Return the stripped value of environment variable `name`, or None when it is unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _int(name: str, default: int, minimum: int) -> int:
+    """Return the whole number in environment variable `name` (at least `minimum`), or `default`."""
+    text = _raw(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {text!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {text!r}")
+    return value
+
+
+def _float(name: str, default: float, low: float, high: float | None = None, *, above: bool = False) -> float:
+    """Return the number in environment variable `name` (from `low`, or over it if `above`, to `high`), or `default`."""
+    text = _raw(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    if above:
+        ok, rule = value > low, f"more than {low:g}"
+    elif high is None:
+        ok, rule = value >= low, f"at least {low:g}"
+    else:
+        ok, rule = low <= value <= high, f"between {low:g} and {high:g}"
+    if not ok:  # NaN fails every rule
+        raise ConfigError(f"{name} must be {rule}, got {text!r}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    """Return the yes/no value in environment variable `name` (1/0, yes/no, true/false), or `default`."""
+    text = _raw(name)
+    if text is None:
+        return default
+    if text.lower() in ("1", "yes", "true", "on"):
+        return True
+    if text.lower() in ("0", "no", "false", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (yes/no, true/false), got {text!r}")
+
+
 def _path(name: str, default: Path) -> Path:
     """Return the path in environment variable `name`, or `default`."""
     value = os.environ.get(name, "").strip()
@@ -25,7 +81,7 @@ def _port(name: str, default: int) -> int:
     if not text:
         return default
     if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"{name}={text!r} is not a port number: use 1 to 65535 (default {default})")
+        raise ConfigError(f"{name}={text!r} is not a port number: use 1 to 65535 (default {default})")
     return int(text)
 
 
@@ -69,6 +125,11 @@ class Settings:
                        downloads_dir=data_dir / "downloads", credentials_path=data_dir / "credentials.yaml",
                        cookie_key_path=data_dir / "cookie_key")
 
+    @property
+    def error_log(self) -> Path:
+        """Where the CLI writes the traceback of an unexpected error."""
+        return self.data_dir / "errors.log"
+
 
 def get_settings() -> Settings:
     """Build the settings from the environment (LFB_* variables) and defaults."""
@@ -81,23 +142,23 @@ def get_settings() -> Settings:
         downloads_dir=_path("LFB_DOWNLOADS_DIR", data_dir / "downloads"),
         shared_data_dir=_path("LFB_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"),
         datastore_url=os.environ.get("LFB_DATASTORE_URL", "https://data.london.gov.uk").rstrip("/"),
-        http_timeout=float(os.environ.get("LFB_HTTP_TIMEOUT", "30")),
-        http_retries=int(os.environ.get("LFB_HTTP_RETRIES", "4")),
-        chunk_rows=int(os.environ.get("LFB_CHUNK_ROWS", "50000")),
-        date_margin_days=int(os.environ.get("LFB_DATE_MARGIN_DAYS", "2")),
-        test_months=int(os.environ.get("LFB_TEST_MONTHS", "3")),
-        promote_margin=float(os.environ.get("LFB_PROMOTE_MARGIN", "0.01")),
-        coverage_tolerance=float(os.environ.get("LFB_COVERAGE_TOLERANCE", "0.02")),
-        refit_on_all=os.environ.get("LFB_REFIT_ON_ALL", "1").strip().lower() not in ("0", "false", "no"),
-        flag_share=float(os.environ.get("LFB_FLAG_SHARE", "0.15")),
-        flag_driver_rows=int(os.environ.get("LFB_FLAG_DRIVER_ROWS", "30")),
-        model_threads=int(os.environ.get("LFB_MODEL_THREADS", "2")),
-        write_wait_s=float(os.environ.get("LFB_WRITE_WAIT", "600")),
-        lock_lease_s=float(os.environ.get("LFB_LOCK_LEASE", "60")),
+        http_timeout=_float("LFB_HTTP_TIMEOUT", 30.0, 0.0, above=True),
+        http_retries=_int("LFB_HTTP_RETRIES", 4, 0),
+        chunk_rows=_int("LFB_CHUNK_ROWS", 50_000, 1),
+        date_margin_days=_int("LFB_DATE_MARGIN_DAYS", 2, 0),
+        test_months=_int("LFB_TEST_MONTHS", 3, 1),
+        promote_margin=_float("LFB_PROMOTE_MARGIN", 0.01, 0.0, 1.0),
+        coverage_tolerance=_float("LFB_COVERAGE_TOLERANCE", 0.02, 0.0, 1.0),
+        refit_on_all=_bool("LFB_REFIT_ON_ALL", True),
+        flag_share=_float("LFB_FLAG_SHARE", 0.15, 0.0, 1.0),
+        flag_driver_rows=_int("LFB_FLAG_DRIVER_ROWS", 30, 1),
+        model_threads=_int("LFB_MODEL_THREADS", 2, 1),
+        write_wait_s=_float("LFB_WRITE_WAIT", 600.0, 0.0),
+        lock_lease_s=_float("LFB_LOCK_LEASE", 60.0, 0.0, above=True),
         credentials_path=_path("LFB_CREDENTIALS", data_dir / "credentials.yaml"),
         cookie_key_path=data_dir / "cookie_key",
         cookie_key=os.environ.get("LFB_COOKIE_KEY", "").strip(),
-        cookie_expiry_days=float(os.environ.get("LFB_COOKIE_EXPIRY_DAYS", "1")),
+        cookie_expiry_days=_float("LFB_COOKIE_EXPIRY_DAYS", 1.0, 0.0, above=True),
         admin_user=os.environ.get("LFB_ADMIN_USER", "").strip(),
         admin_password=os.environ.get("LFB_ADMIN_PASSWORD", ""),
         port=_port("LFB_PORT", 8501),

@@ -1,16 +1,33 @@
-"""Where an incident is: parse a postcode, 'lat,lon' or 'easting,northing', and check it is in London."""
+"""Where an incident is: read postcodes, 'lat,lon' or 'easting,northing', and check they are in London.
+
+`parse_locations` reads a whole column of texts at once (the batch path); `parse_location` reads one
+text through it (the CLI and the app), so both give the same answer. Postcodes are located by
+`_locate_postcodes`: today at the centroid of their district (a full postcode says so in a note);
+a full-postcode table plugs in there.
+"""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from lfb.geo.grid import bng_to_wgs84
-from lfb.data.reference import cell_keys, cells_by_key, in_london, postcode_districts
+from lfb.geo.grid import bng_to_wgs84, wgs84_to_bng
+from lfb.data.reference import CELL_M, cells_by_key, postcode_districts
 
-_POSTCODE = re.compile(r"^([A-Z]{1,2}\d[A-Z\d]?)(?:\s*(\d[A-Z]{2}))?$")
-_PAIR = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,; ]\s*(-?\d+(?:\.\d+)?)\s*$")
+PAIR = r"^\(?\s*(?P<a>[+-]?\d+(?:\.\d+)?)\s*(?:[,;]\s*|\s+)(?P<b>[+-]?\d+(?:\.\d+)?)\s*\)?$"
+POSTCODE = r"^(?P<outward>[A-Z]{1,2}\d[A-Z\d]?)(?P<inward>\d[A-Z]{2})?$"  # on upper-case text without spaces
+ARROW_FROM_ROWS = 64  # from this many texts Arrow's regex engine is faster; below, Python's
+POINT, DISTRICT_CENTROID = "point", "postcode district centroid"
+COLUMNS = ("latitude", "longitude", "postcode_district", "borough", "precision", "note", "error")
+EXAMPLES = ("give a London postcode (e.g. 'SE1 7SG' or 'SE1'), 'latitude,longitude' (e.g. '51.5034,-0.1195') "
+            "or 'easting,northing' (e.g. '530450,179050')")
 
 
 class LocationError(ValueError):
@@ -27,44 +44,183 @@ class Location:
     borough: str | None
     precision: str  # 'point' or 'postcode district centroid'
     text: str
+    note: str = ""  # how the text was read, when the reader had to interpret it
 
 
-def _area(latitude: float, longitude: float) -> tuple[str | None, str | None]:
-    """Return the usual postcode district and borough of a point's 1-km cell."""
-    cell = cells_by_key().get(cell_keys(latitude, longitude)[0])
-    return (cell.postcode_district, cell.borough_name) if cell else (None, None)
+# ---- London's 1-km cells, looked up for many points at once ----------------------------------------
+
+class CellTable(NamedTuple):
+    """Greater London's 1-km cells, sorted by key (easting km * 10^5 + northing km), with their usual area."""
+
+    keys: np.ndarray
+    district: np.ndarray
+    borough: np.ndarray
+    ground: np.ndarray  # the name of the station whose ground the cell usually is
 
 
-def _point(latitude: float, longitude: float, text: str) -> Location:
-    """Return a located point, or raise LocationError when it is outside Greater London."""
-    if not (np.isfinite(latitude) and np.isfinite(longitude)):
-        raise LocationError(f"location {text!r} has no coordinates")
-    if not in_london(latitude, longitude)[0]:
-        raise LocationError(f"location {text!r} ({latitude:.5f}, {longitude:.5f}) is not in Greater London")
-    district, borough = _area(latitude, longitude)
-    return Location(float(latitude), float(longitude), district, borough, "point", text)
+@lru_cache(maxsize=1)
+def cell_table() -> CellTable:
+    """Return the London cells as sorted arrays, for looking up many points at once."""
+    cells = cells_by_key()
+    keys = np.array([x * 100_000 + y for x, y in cells], dtype=np.int64)
+    order = np.argsort(keys)
+    values = list(cells.values())
+    column = (lambda name: np.array([getattr(values[i], name) for i in order], dtype=object))  # noqa: E731
+    return CellTable(keys[order], column("postcode_district"), column("borough_name"), column("station_ground"))
+
+
+def london_cells_of(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+    """Return, for each WGS84 point, the position of its London 1-km cell in the cell table (-1 outside London)."""
+    lat, lon = np.atleast_1d(np.asarray(latitude, float)), np.atleast_1d(np.asarray(longitude, float))
+    easting, northing = wgs84_to_bng(lat, lon)
+    located = np.isfinite(easting) & np.isfinite(northing)
+    keys = np.where(located, (np.where(located, easting, 0) // CELL_M) * 100_000
+                    + np.where(located, northing, 0) // CELL_M, -1).astype(np.int64)
+    table = cell_table().keys
+    where = np.clip(np.searchsorted(table, keys), 0, len(table) - 1)
+    return np.where(located & (table[where] == keys), where, -1)
+
+
+# ---- reading texts -----------------------------------------------------------------------------------
+
+def _texts(values: Sequence[object] | pd.Series) -> np.ndarray:
+    """Return the values as stripped text ('' where missing)."""
+    raw = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else list(values)
+    if len(raw) >= ARROW_FROM_ROWS:
+        try:
+            text = pc.utf8_trim_whitespace(pc.fill_null(pa.array(raw, type=pa.string(), from_pandas=True), ""))
+            return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return np.array(["" if pd.isna(v) else str(v).strip() for v in raw], dtype=object)
+
+
+def _compact(texts: np.ndarray) -> np.ndarray:
+    """Return the texts in upper case without white space (how postcodes are compared)."""
+    if len(texts) >= ARROW_FROM_ROWS:
+        upper = pc.utf8_upper(pa.array(texts, type=pa.string()))
+        return np.asarray(pc.replace_substring_regex(upper, r"\s+", "").to_numpy(zero_copy_only=False), dtype=object)
+    return np.array([re.sub(r"\s+", "", t.upper()) for t in texts], dtype=object)
+
+
+def _extract(texts: np.ndarray, pattern: str, names: tuple[str, ...]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Return the named groups of `pattern` per text ('' where absent) and where it matched (Arrow's engine for
+    many texts, Python's for a few: same pattern, same result)."""
+    if len(texts) >= ARROW_FROM_ROWS:
+        parts = pc.extract_regex(pa.array(texts, type=pa.string()), pattern)
+        groups = {n: np.asarray(pc.fill_null(parts.field(n), "").to_numpy(zero_copy_only=False), dtype=object)
+                  for n in names}
+        return groups, parts.is_valid().to_numpy(zero_copy_only=False)
+    matches = [_compiled(pattern).match(t) for t in texts]
+    groups = {n: np.array([(m.group(n) or "") if m else "" for m in matches], dtype=object) for n in names}
+    return groups, np.array([m is not None for m in matches], dtype=bool)
+
+
+@lru_cache(maxsize=8)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """Return a compiled regular expression."""
+    return re.compile(pattern)
+
+
+@lru_cache(maxsize=1)
+def _districts() -> dict[str, tuple[float, float, str | None]]:
+    """Return latitude, longitude and borough of each London postcode district's centroid."""
+    table = postcode_districts()
+    return {d: (float(a), float(b), c if isinstance(c, str) else None)
+            for d, a, b, c in zip(table.index, table.latitude, table.longitude, table.borough_name)}
+
+
+def _empty(n: int) -> dict[str, np.ndarray]:
+    """Return the result columns for `n` texts, nothing located yet."""
+    return {"latitude": np.full(n, np.nan), "longitude": np.full(n, np.nan),
+            "postcode_district": np.full(n, None, dtype=object), "borough": np.full(n, None, dtype=object),
+            "precision": np.full(n, "", dtype=object), "note": np.full(n, "", dtype=object),
+            "error": np.full(n, "", dtype=object)}
+
+
+def _as_points(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the WGS84 point that a number pair means (lat,lon or easting,northing) and which pairs mean one."""
+    degrees = (np.abs(a) <= 90) & (np.abs(b) <= 180)
+    grid = ~degrees & (a >= 0) & (a <= 700_000) & (b >= 0) & (b <= 1_300_000)
+    lat, lon = np.where(degrees, a, np.nan), np.where(degrees, b, np.nan)
+    if grid.any():
+        g_lat, g_lon = bng_to_wgs84(a[grid], b[grid])
+        lat[grid], lon[grid] = g_lat, g_lon
+    return lat, lon, degrees | grid
+
+
+def _locate_pairs(out: dict[str, np.ndarray], rows: np.ndarray, texts: np.ndarray, a: np.ndarray,
+                  b: np.ndarray) -> None:
+    """Locate 'lat,lon' and 'easting,northing' pairs; a pair that is in London only when swapped is read swapped."""
+    lat, lon, meaningful = _as_points(a, b)
+    cell = london_cells_of(lat, lon)
+    swapped = np.zeros(len(rows), dtype=bool)
+    outside = np.flatnonzero(cell < 0)
+    if len(outside):
+        s_lat, s_lon, _ = _as_points(b[outside], a[outside])
+        s_cell = london_cells_of(s_lat, s_lon)
+        hit = outside[s_cell >= 0]
+        swapped[hit] = True
+        lat[hit], lon[hit], cell[hit] = s_lat[s_cell >= 0], s_lon[s_cell >= 0], s_cell[s_cell >= 0]
+    ok = cell >= 0
+    _keys, district, borough, _ground = cell_table()
+    out["latitude"][rows[ok]], out["longitude"][rows[ok]] = lat[ok], lon[ok]
+    out["postcode_district"][rows[ok]], out["borough"][rows[ok]] = district[cell[ok]], borough[cell[ok]]
+    out["precision"][rows[ok]] = POINT
+    for i in np.flatnonzero(swapped):
+        first, second = ("longitude", "latitude") if abs(b[i]) <= 90 else ("northing", "easting")
+        out["note"][rows[i]] = (f"location {texts[i]!r} read {first} first, as {second} {b[i]:g}, {first} "
+                                f"{a[i]:g}: write {second} first")
+    for i in np.flatnonzero(~ok):
+        out["error"][rows[i]] = (
+            f"location {texts[i]!r} ({lat[i]:.5f}, {lon[i]:.5f}) is not in Greater London" if meaningful[i] else
+            f"location {texts[i]!r}: neither latitude,longitude nor British National Grid easting,northing")
+
+
+def _locate_postcodes(out: dict[str, np.ndarray], rows: np.ndarray, outward: np.ndarray, inward: np.ndarray) -> None:
+    """Locate postcodes at the centroid of their district (a full postcode gets a note saying so)."""
+    districts = _districts()
+    for row, district, rest in zip(rows, outward, inward):
+        found = districts.get(district)
+        if found is None:
+            out["error"][row] = f"postcode district {district} is not a London district known to the LFB data"
+            continue
+        out["latitude"][row], out["longitude"][row], out["borough"][row] = found
+        out["postcode_district"][row], out["precision"][row] = district, DISTRICT_CENTROID
+        if rest:
+            out["note"][row] = (f"postcode {district} {rest} taken as the centre of its district {district} "
+                                "(full postcodes are located at district level)")
+
+
+def _read(texts: np.ndarray) -> dict[str, np.ndarray]:
+    """Read stripped location texts into the result columns (COLUMNS)."""
+    out = _empty(len(texts))
+    pairs, is_pair = _extract(texts, PAIR, ("a", "b"))
+    rows = np.flatnonzero(is_pair)
+    if len(rows):
+        _locate_pairs(out, rows, texts[rows], pairs["a"][rows].astype(float), pairs["b"][rows].astype(float))
+    rest = np.flatnonzero(~is_pair)
+    codes, is_code = _extract(_compact(texts[rest]), POSTCODE, ("outward", "inward"))
+    if is_code.any():
+        _locate_postcodes(out, rest[is_code], codes["outward"][is_code], codes["inward"][is_code])
+    for i in rest[~is_code]:
+        out["error"][i] = "no location given" if not texts[i] else f"cannot read location {texts[i]!r}: {EXAMPLES}"
+    return out
+
+
+def parse_locations(values: Sequence[object] | pd.Series) -> pd.DataFrame:
+    """Read many location texts at once: latitude, longitude, postcode_district, borough, precision, note and
+    error ('' when the text was read and is in Greater London), one row per text, in order."""
+    out = _read(_texts(values))
+    index = values.index if isinstance(values, pd.Series) else None
+    return pd.DataFrame(out, index=index, columns=list(COLUMNS))
 
 
 def parse_location(text: str) -> Location:
-    """Read a location given as a London postcode (or district), 'lat,lon' or 'easting,northing'."""
-    raw = str(text).strip()
-    pair = _PAIR.match(raw)
-    if pair:
-        a, b = float(pair.group(1)), float(pair.group(2))
-        if abs(a) <= 90 and abs(b) <= 180:
-            return _point(a, b, raw)
-        if 0 <= a <= 700_000 and 0 <= b <= 1_300_000:
-            lat, lon = bng_to_wgs84(a, b)
-            return _point(float(lat), float(lon), raw)
-        raise LocationError(f"location {raw!r}: neither latitude,longitude nor British National Grid easting,northing")
-    code = _POSTCODE.match(raw.upper().replace("  ", " "))
-    if code:
-        district = code.group(1)
-        table = postcode_districts()
-        if district not in table.index:
-            raise LocationError(f"postcode district {district} is not a London district known to the LFB data")
-        row = table.loc[district]
-        return Location(float(row.latitude), float(row.longitude), district, row.borough_name,
-                        "postcode district centroid", raw)
-    raise LocationError(f"cannot read location {raw!r}: give a London postcode (e.g. 'SE1 7SG' or 'SE1'), "
-                        "'latitude,longitude' (e.g. '51.5034,-0.1195') or 'easting,northing' (e.g. '530450,179050')")
+    """Read one location given as a London postcode (or district), 'lat,lon' or 'easting,northing'."""
+    texts = _texts([text])
+    row = {name: values[0] for name, values in _read(texts).items()}
+    if row["error"]:
+        raise LocationError(row["error"])
+    return Location(float(row["latitude"]), float(row["longitude"]), row["postcode_district"], row["borough"],
+                    row["precision"], texts[0], row["note"])

@@ -39,13 +39,22 @@ class Split:
     windows: Windows
 
 
+def last_month_with_data(months: pd.Series, until: str | None = None) -> str:
+    """Return the newest month ('YYYY-MM') that has data, on or before `until` (a month or a date) if given."""
+    upto = months if until is None else months[months <= until[:7]]
+    if upto.empty:
+        raise ValueError(f"no data up to {until[:7]}: the data starts {months.min()}; give a later --until")
+    return str(upto.max())
+
+
 def time_split(frame: pd.DataFrame, *, test_months: int = 3, valid_months: int = 1,
                until: str | None = None) -> Split:
-    """Split examples by their incident's month: test = the last `test_months` up to `until`, validation before it."""
+    """Split examples by their incident's month: test = the newest `test_months` up to the last month with data
+    on or before `until` (a month or a date), validation before it."""
     if frame.empty:
         raise ValueError("no examples to split: ingest incident or mobilisation records first")
     months = frame["month"]
-    last = (until or months.max())[:7]
+    last = last_month_with_data(months, until)
     test_from = month_add(last, -(test_months - 1))
     valid_from = month_add(test_from, -valid_months)
     first = months.min()

@@ -28,3 +28,51 @@ def test_lat_lon_and_easting_northing():
 def test_bad_locations_are_refused_clearly(text, message):
     with pytest.raises(LocationError, match=message):
         parse_location(text)
+
+
+@pytest.mark.parametrize("text", ["-0.1195,51.5034", "-0.1195 51.5034", "(-0.1195, 51.5034)"])
+def test_a_pair_that_only_makes_sense_swapped_is_read_swapped_and_says_so(text):
+    where = parse_location(text)
+    assert (round(where.latitude, 4), round(where.longitude, 4)) == (51.5034, -0.1195)
+    assert "read longitude first" in where.note and "write latitude first" in where.note
+
+
+def test_a_swapped_grid_reference_is_read_swapped_and_says_so():
+    where = parse_location("179750,530450")
+    assert where.borough == "LAMBETH" and "read northing first" in where.note
+
+
+@pytest.mark.parametrize("text", ["SE1 7PB", "se17pb", " SE1  7PB "])
+def test_a_full_postcode_is_located_at_its_district_with_a_note(text):
+    where = parse_location(text)
+    assert where.postcode_district == "SE1" and where.precision == "postcode district centroid"
+    assert where.note == "postcode SE1 7PB taken as the centre of its district SE1 (full postcodes are located at " \
+                         "district level)"
+    assert parse_location("SE1").note == ""
+
+
+def test_many_locations_are_read_at_once_in_order_like_one():
+    from lfb.geo.location import parse_locations
+
+    texts = ["W2", "51.5034,-0.1195", "530450,179750", "-0.1195,51.5034", "SE1 7PB", "52.2,0.12", "CB2 1TN",
+             "behind the bakery", "", None, "123,456789999"] * 7  # 77 texts: Arrow's regex engine
+    table = parse_locations(texts)
+    assert len(table) == 77 and list(table.columns) == ["latitude", "longitude", "postcode_district", "borough",
+                                                         "precision", "note", "error"]
+    assert table.error.iloc[:5].tolist() == [""] * 5
+    assert table.error.iloc[8] == table.error.iloc[9] == "no location given"
+    for i, text in enumerate(texts[:11]):
+        one = parse_locations([text]).iloc[0]  # 1 text: Python's regex engine
+        assert one.fillna(-1).tolist() == table.iloc[i].fillna(-1).tolist()
+        if not one.error:
+            assert (parse_location(text).latitude, parse_location(text).note) == (one.latitude, one.note)
+
+
+def test_every_kind_of_missing_value_is_no_location():
+    import pandas as pd
+
+    from lfb.geo.location import parse_locations
+
+    for values in (["W2", None, float("nan"), pd.NA], pd.Series(["W2", None, pd.NA, None], dtype="string")):
+        assert parse_locations(values).error.tolist() == ["", "no location given", "no location given",
+                                                          "no location given"]

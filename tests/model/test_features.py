@@ -101,3 +101,34 @@ def test_incident_location_prefers_published_then_exact_then_rounded_grid():
     lat, lon = incident_location(frame)
     assert (lat[0], lon[0]) == (51.5, -0.1)
     assert lat[1] == pytest.approx(51.50399, abs=1e-5) and lat[2] > lat[1]
+
+
+def test_station_ranks_are_the_same_whatever_the_block_size(monkeypatch):
+    import numpy as np
+
+    from lfb.model import features
+
+    rng = np.random.default_rng(3)
+    lat, lon = rng.uniform(51.35, 51.65, 50), rng.uniform(-0.4, 0.2, 50)
+    codes = rng.choice(features._lfb_station_arrays()[0], 50)
+    whole = features.geometry(codes, lat, lon)
+    monkeypatch.setattr(features, "RANK_BLOCK_ROWS", 7)
+    blocked = features.geometry(codes, lat, lon)
+    for name in ("distance_rank", "nearest_distance_m"):
+        assert np.array_equal(whole[name], blocked[name])
+    order = [features.stations_by_distance(a, b).tolist() for a, b in zip(lat, lon)]
+    assert blocked["distance_rank"].tolist() == [o.index(c) + 1.0 for o, c in zip(order, codes)]
+
+
+def test_ground_station_agrees_with_the_reference_cells():
+    import numpy as np
+
+    from lfb.data.reference import cell_keys, cells_by_key, station_codes_by_name
+    from lfb.model.features import ground_station
+
+    rng = np.random.default_rng(5)
+    lat, lon = rng.uniform(51.2, 51.8, 400), rng.uniform(-0.7, 0.5, 400)  # some outside London
+    cells, codes = cells_by_key(), station_codes_by_name()
+    expected = [codes.get(cells[k].station_ground.lower(), "") if k in cells and cells[k].station_ground else ""
+                for k in cell_keys(lat, lon)]
+    assert ground_station(lat, lon).tolist() == expected and "" in expected and len(set(expected)) > 20

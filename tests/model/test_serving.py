@@ -30,7 +30,10 @@ def test_one_estimate(predictor):
 @pytest.mark.parametrize(("kwargs", "error", "message"), [
     ({"station": "Atlantis"}, RequestError, "unknown station"),
     ({"location": "52.2,0.12"}, LocationError, "not in Greater London"),
-    ({"when": "2031-01-01 10:00"}, RequestError, "far outside the data"),
+    ({"when": "2031-01-01 10:00"}, RequestError, r"time 2031-01-01 10:00 is 6\.3 years after the data this model "
+                                                 r"learned from \(2024-01-01 to 2024-08-31\): train a model on newer "
+                                                 r"data, or give a time between 2023-01-01 and 2026-08-31"),
+    ({"when": "2021-06-01 10:00"}, RequestError, r"time 2021-06-01 10:00 is 2\.6 years before the data"),
     ({"when": "yesterday-ish"}, RequestError, "cannot read time"),
     ({"incident_group": "Alien landing"}, RequestError, "unknown incident group"),
 ])
@@ -67,7 +70,9 @@ def test_batch_of_incident_records_marks_bad_rows(predictor, tmp_path):
     assert out.loc[0, "median_s"] > 0 and pd.isna(out.loc[0, "error"])
     assert out.error.tolist()[1:] == ["no station (for incident records: no first pump arrived)",
                                       "location not in Greater London",
-                                      "time missing or far outside the model's data"]
+                                      "time 2030-09-01 10:15 is 6.0 years after the data this model learned "
+                                      "from (2024-01-01 to 2024-08-31): train a model on newer data, or give a "
+                                      "time between 2023-01-01 and 2026-08-31"]
 
 
 def test_batch_of_plain_requests(predictor, tmp_path):
@@ -77,7 +82,8 @@ def test_batch_of_plain_requests(predictor, tmp_path):
     result = predict_batch(predictor, source, tmp_path / "out.csv")
     out = pd.read_csv(tmp_path / "out.csv")
     assert (result["estimated"], result["errors"]) == (2, 1)
-    assert out.error.fillna("").tolist() == ["", "", "unknown station"]
+    assert out.error.fillna("").tolist() == ["", "", "unknown station 'Nowhere': give one of the 108 station codes "
+                                                     "or names (e.g. A21 or Paddington)"]
 
 
 def test_batch_refuses_a_mobilisation_file(predictor, tmp_path):
@@ -86,3 +92,11 @@ def test_batch_refuses_a_mobilisation_file(predictor, tmp_path):
     source = write_csv(tmp_path / "m.csv", [mobilisation_row()], MOBILISATION_HEADER)
     with pytest.raises(RequestError, match="not mobilisation records"):
         predict_batch(predictor, source, tmp_path / "out.csv")
+
+
+def test_the_time_window_is_whole_days(predictor):
+    assert predictor.predict_one("A21", "W2", "01/01/2023 00:01", "Fire").median_s > 0
+    assert predictor.predict_one("A21", "W2", "31/08/2026 23:59", "Fire").median_s > 0
+    for outside in ("31/12/2022 23:59", "01/09/2026 00:00"):
+        with pytest.raises(RequestError, match="the data this model learned from"):
+            predictor.predict_one("A21", "W2", outside, "Fire")

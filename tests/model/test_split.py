@@ -39,3 +39,21 @@ def test_not_enough_history_is_a_clear_error():
         time_split(_frame(), test_months=10)
     with pytest.raises(ValueError, match="no examples"):
         time_split(_frame().iloc[0:0])
+
+
+def test_until_after_the_data_takes_the_newest_months_that_have_data():
+    split = time_split(_frame(), test_months=3, until="2024-12-31")
+    assert (split.windows.test_from, split.windows.test_until) == ("2024-08", "2024-10")
+    assert len(split.test) == 18 and split.valid.month.unique().tolist() == ["2024-07"]
+
+
+def test_until_inside_a_gap_takes_the_last_month_with_data_before_it():
+    frame = _frame()
+    frame = frame[frame.month != "2024-06"]
+    split = time_split(frame, test_months=2, until="2024-06")
+    assert (split.windows.test_from, split.windows.test_until) == ("2024-04", "2024-05")
+
+
+def test_until_before_the_data_is_a_clear_error():
+    with pytest.raises(ValueError, match="no data up to 2023-05: the data starts 2024-01"):
+        time_split(_frame(), until="2023-05")

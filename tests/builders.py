@@ -59,3 +59,17 @@ def write_csv(path: Path, rows: list[dict[str, Any]], header: list[str] | None =
 
 # Model settings that train in a second or two: for tests of behaviour, not of accuracy.
 FAST_MODEL = dict(max_iterations=80, learning_rate=0.3, early_stopping_rounds=20, ensemble=1, threads=1)
+
+
+def big_mobilisation_file(path, rows):
+    """Write `rows` valid mobilisation records quickly (one template line, numbered)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.DictWriter(buffer, fieldnames=MOBILISATION_HEADER).writerow(mobilisation_row("{n}-01012023", "{m}"))
+    template = buffer.getvalue()
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(MOBILISATION_HEADER) + "\r\n")
+        fh.writelines(template.replace("{n}", str(100000 + i)).replace("{m}", str(i)) for i in range(rows))
+    return path

@@ -108,15 +108,40 @@ def failure_message(exc: BaseException, file_name: str) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+INTERRUPTED = ("interrupted: the process ended before this file was fully ingested; nothing from it was kept "
+               "(ingest it again)")
+
+
+def _announce(db: sqlite_utils.Database, report: IngestReport, records: RecordFile, started: str) -> int:
+    """Record, in its own short transaction, that this file is being ingested (others can see it and wait for it)."""
+    with transaction(db):
+        return int(db.execute(
+            "INSERT INTO ingests (file_name, sha256, kind, started, status, size_bytes) VALUES (?, ?, ?, ?, ?, ?)",
+            [report.file_name, report.sha256, records.kind, started, "running", records.path.stat().st_size],
+        ).lastrowid)
+
+
+def mark_interrupted(db: sqlite_utils.Database) -> int:
+    """Mark as failed the ingests left 'running' by a process that died; call only while no ingest runs."""
+    with transaction(db):
+        return db.execute("UPDATE ingests SET status = 'failed', finished = ?, message = ? WHERE status = 'running'",
+                          [_now(), INTERRUPTED]).rowcount
+
+
 def _record_failure(db: sqlite_utils.Database, report: IngestReport, started: str) -> IngestReport:
     """Write the ingest row of a failed file in its own transaction (if even that fails, say so in the report)."""
     try:
         with transaction(db):
-            cursor = db.execute(
-                "INSERT INTO ingests (file_name, sha256, kind, started, finished, status, message, seconds) "
-                "VALUES (?, ?, ?, ?, ?, 'failed', ?, ?)",
-                [report.file_name, report.sha256 or "", report.kind, started, _now(), report.message, report.seconds])
-            report.ingest_id = cursor.lastrowid
+            if report.ingest_id is not None:  # announced as running: that row now says why it failed
+                db.execute("UPDATE ingests SET status = 'failed', finished = ?, message = ?, seconds = ? WHERE id = ?",
+                           [_now(), report.message, report.seconds, report.ingest_id])
+            else:
+                cursor = db.execute(
+                    "INSERT INTO ingests (file_name, sha256, kind, started, finished, status, message, seconds) "
+                    "VALUES (?, ?, ?, ?, ?, 'failed', ?, ?)",
+                    [report.file_name, report.sha256 or "", report.kind, started, _now(), report.message,
+                     report.seconds])
+                report.ingest_id = cursor.lastrowid
     except sqlite3.Error as exc:
         why = "the disk is full" if is_disk_full(exc) else str(exc)
         report.message += f" (the failure could not be recorded in the database: {why})"
@@ -137,6 +162,7 @@ def ingest_file(db: sqlite_utils.Database, path: Path | str, *, chunk_rows: int 
             return report
         records = RecordFile(path)
         report.kind = records.kind
+        report.ingest_id = _announce(db, report, records, started)
         _load(db, records, report, started, chunk_rows, progress)
     except KeyboardInterrupt:
         report.message = "interrupted; nothing from this file was kept"
@@ -155,15 +181,12 @@ def ingest_file(db: sqlite_utils.Database, path: Path | str, *, chunk_rows: int 
 
 def _load(db: sqlite_utils.Database, records: RecordFile, report: IngestReport, started: str, chunk_rows: int,
           progress: Progress | None) -> None:
-    """Write every chunk of the file and its ingest row in one transaction."""
+    """Write every chunk of the file and complete its announced ingest row, in one transaction."""
     table, columns, key = TABLES[records.kind]
     mob_table, mob_columns, mob_key = TABLES["mobilisations"]
     clock = time.perf_counter()
+    ingest_id = report.ingest_id
     with transaction(db):
-        ingest_id = db.execute(
-            "INSERT INTO ingests (file_name, sha256, kind, started, status, size_bytes) VALUES (?, ?, ?, ?, ?, ?)",
-            [report.file_name, report.sha256, records.kind, started, "running", records.path.stat().st_size],
-        ).lastrowid
         before = count(db, table)
         demo = False
         for chunk in records.chunks(chunk_rows):

@@ -46,11 +46,21 @@ def tidy_models(db: sqlite_utils.Database, settings: Settings, log: Log = print)
         return []
 
 
+def _close_interrupted(db: sqlite_utils.Database, log: Log) -> None:
+    """Mark the ingests a killed process left 'running' as failed (the caller holds the ingest lock)."""
+    from lfb.data.ingest import mark_interrupted
+
+    if gone := mark_interrupted(db):
+        log(f"note: {gone} ingest(s) left unfinished by a process that ended are marked failed; nothing of them "
+            "was kept")
+
+
 def ingest_files(db: sqlite_utils.Database, paths: Iterable[Path], *, settings: Settings, force: bool = False,
                  progress: ProgressFactory = _no_progress, log: Log = print, owner: str = "cli") -> list[IngestReport]:
     """Ingest files one after another (one ingest job at a time); each is atomic, a failure does not stop the others."""
     reports = []
     with job_lock(settings, INGEST_LOCK, owner=owner):
+        _close_interrupted(db, log)
         for path in paths:
             report = ingest_file(db, path, chunk_rows=settings.chunk_rows, force=force,
                                  progress=progress(Path(path).name))
@@ -65,6 +75,7 @@ def fetch(db: sqlite_utils.Database, settings: Settings, *, datasets: Iterable[s
     from lfb.data.datastore import fetch as fetch_files
 
     with job_lock(settings, INGEST_LOCK, owner=owner):
+        _close_interrupted(db, log)
         return fetch_files(db, settings, datasets=datasets, progress=progress("fetch"), log=log)
 
 

@@ -4,23 +4,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from lfb.config import PROJECT_ROOT
 from lfb.service.locks import holder, job_lock
-from tests.builders import MOBILISATION_HEADER, mobilisation_row
-
-
-def _big_mobilisation_file(path, rows):
-    """Write `rows` valid mobilisation records quickly (one template line, numbered)."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    csv.DictWriter(buffer, fieldnames=MOBILISATION_HEADER).writerow(mobilisation_row("{n}-01012023", "{m}"))
-    template = buffer.getvalue()
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(",".join(MOBILISATION_HEADER) + "\r\n")
-        fh.writelines(template.replace("{n}", str(100000 + i)).replace("{m}", str(i)) for i in range(rows))
-    return path
+from tests.builders import big_mobilisation_file
 
 
 def _wait_for(condition, seconds, what):
@@ -41,7 +29,7 @@ def test_commands_answer_while_a_large_ingest_runs_in_another_process(trained_co
 
     settings, db, result = trained_copy
     before = db.execute("SELECT COUNT(*) FROM mobilisations WHERE derived = 0").fetchone()[0]
-    big = _big_mobilisation_file(tmp_path / "big.csv", 200_000)
+    big = big_mobilisation_file(tmp_path / "big.csv", 200_000)
     env = dict(os.environ, LFB_DB=str(settings.db_path), LFB_SERVICE_DB=str(settings.service_db_path),
                LFB_MODELS_DIR=str(settings.models_dir), LFB_DATA_DIR=str(tmp_path), PYTHONPATH=str(PROJECT_ROOT))
     ingest = subprocess.Popen([sys.executable, "-m", "lfb", "--no-progress", "ingest", str(big)], env=env,
@@ -70,3 +58,63 @@ def test_commands_answer_while_a_large_ingest_runs_in_another_process(trained_co
         out, _ = ingest.communicate(timeout=300)
     assert ingest.returncode == 0, out
     assert db.execute("SELECT COUNT(*) FROM mobilisations WHERE derived = 0").fetchone()[0] == before + 200_000
+
+
+def _ingest_process(settings, tmp_path, path):
+    """Start `python -m lfb ingest path` against these settings in another process."""
+    env = dict(os.environ, LFB_DB=str(settings.db_path), LFB_SERVICE_DB=str(settings.service_db_path),
+               LFB_MODELS_DIR=str(settings.models_dir), LFB_DATA_DIR=str(tmp_path), PYTHONPATH=str(PROJECT_ROOT))
+    return subprocess.Popen([sys.executable, "-m", "lfb", "--no-progress", "ingest", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _running_ingest(settings):
+    """Return True once an ingest row says 'running' (the file is being written)."""
+    from lfb.data.store import connect
+
+    db = connect(settings.db_path)
+    try:
+        return db.execute("SELECT COUNT(*) FROM ingests WHERE status = 'running'").fetchone()[0] > 0
+    finally:
+        db.close()
+
+
+def test_a_write_waits_for_an_ingest_in_another_process_naming_it(trained_copy, tmp_path, caplog):
+    from lfb.model.registry import set_champion
+
+    settings, db, result = trained_copy
+    ingest = _ingest_process(settings, tmp_path, big_mobilisation_file(tmp_path / "monthly.csv", 150_000))
+    try:
+        _wait_for(lambda: _running_ingest(settings), 30, "the ingest to start")
+        with pytest.raises(Exception, match="already the champion"):  # a write: waits for the ingest first
+            set_champion(db, settings.models_dir, result.version, who="admin", action="promote", reason="test")
+        assert "waiting for the database: the ingest of monthly.csv" in caplog.text
+        assert ingest.poll() is not None or "free again" in caplog.text
+    finally:
+        out, _ = ingest.communicate(timeout=300)
+    assert ingest.returncode == 0, out
+
+
+def test_an_ingest_killed_with_sigkill_leaves_the_store_as_it_was(trained_copy, tmp_path):
+    import signal
+
+    from lfb.data.status import data_status
+    from lfb.service.jobs import ingest_files, open_store
+
+    settings, db, _ = trained_copy
+    before = data_status(db)
+    ingest = _ingest_process(settings, tmp_path, big_mobilisation_file(tmp_path / "monthly.csv", 150_000))
+    _wait_for(lambda: _running_ingest(settings), 30, "the ingest to start")
+    time.sleep(0.5)
+    ingest.send_signal(signal.SIGKILL)
+    ingest.wait()
+    store = open_store(settings)
+    assert store.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    after = data_status(store)
+    assert (after["incidents"], after["mobilisations"]) == (before["incidents"], before["mobilisations"])
+    lines = []
+    ingest_files(store, [big_mobilisation_file(tmp_path / "small.csv", 10)], settings=settings, log=lines.append)
+    assert any("left unfinished by a process that ended" in line for line in lines)  # its lock was taken over
+    rows = store.execute("SELECT file_name, status, message FROM ingests ORDER BY id DESC LIMIT 2").fetchall()
+    assert rows[0][:2] == ("small.csv", "ok")
+    assert rows[1][:2] == ("monthly.csv", "failed") and "interrupted" in rows[1][2]

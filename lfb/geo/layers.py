@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from lfb.data.reference import REFERENCE_DIR
+from lfb.geo.grid import bng_to_wgs84
 
 LAYER_ATTRIBUTION = ("Borough boundaries and the tidal Thames: London Datastore, Statistical GIS Boundary Files for "
                      "London (London_Borough_Excluding_MHW); GLA, OS and ONS data, Open Government Licence. Contains "
@@ -156,3 +157,14 @@ def borough_codes_at(latitude: ArrayLike, longitude: ArrayLike) -> np.ndarray:
         out[candidates[inside]] = code
         free[candidates[inside]] = False
     return out
+
+
+def cell_squares(easting: ArrayLike, northing: ArrayLike, size_m: float = 1000.0) -> np.ndarray:
+    """Return each National Grid square (south-west corner, side in metres) as a closed WGS84 ring (n x 5 x [lon, lat]).
+
+    Coordinates are rounded to 5 decimals (about a metre), like the shipped layers.
+    """
+    e = np.asarray(easting, float)[:, None] + np.array([0.0, size_m, size_m, 0.0, 0.0])[None, :]
+    n = np.asarray(northing, float)[:, None] + np.array([0.0, 0.0, size_m, size_m, 0.0])[None, :]
+    lat, lon = bng_to_wgs84(e, n)
+    return np.round(np.stack([lon, lat], axis=-1), 5)

@@ -40,6 +40,7 @@ class Settings:
     model_threads: int = 2
     write_wait_s: float = 600.0
     lock_lease_s: float = 60.0
+    map_style: str = ""  # a tile basemap for the app's maps ('' = none: the maps draw London's own layers only)
     datasets: tuple[str, ...] = field(default=DATASTORE_DATASETS)
 
     def relocated(self, data_dir: Path, models_dir: Path | None = None) -> Settings:
@@ -70,4 +71,5 @@ def get_settings() -> Settings:
         model_threads=int(os.environ.get("LFB_MODEL_THREADS", "2")),
         write_wait_s=float(os.environ.get("LFB_WRITE_WAIT", "600")),
         lock_lease_s=float(os.environ.get("LFB_LOCK_LEASE", "60")),
+        map_style=os.environ.get("LFB_MAP_STYLE", "").strip(),
     )

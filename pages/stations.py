@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import streamlit as st
 from lfb.config import get_settings
 from lfb.data import station_stats
 from lfb.data.reference import stations
+from lfb.geo.layers import cell_squares
 from lfb.model import coverage as cov
 from lfb.model.registry import champion
 from lfb.model.serving import NoModel, Predictor, RequestError
@@ -23,6 +25,7 @@ from ui import maps
 from ui.selection import SharedSelection
 
 ALL_GROUPS = "All incident groups"
+UNAVAILABLE = (0, 90, 200)  # the ring on a station made unavailable
 NO_MODEL = ("No model in service yet: train one with `python -m lfb train` (or `python -m lfb setup`, which trains "
             "one when none can serve). The model's errors and London's coverage appear here once one serves.")
 
@@ -264,7 +267,7 @@ def _station_panel(table: pd.DataFrame, flt: station_stats.StatsFilter, db_path:
         st.info("No pump attendances of this station in the chosen period and group.")
 
 
-def _station_section(db_path: str, predictor: Predictor | None, model_problem: str) -> None:
+def _station_section(db_path: str, predictor: Predictor | None, model_problem: str, note: Any) -> None:
     """Show the station map, the selected station and the ranking."""
     months = _months(db_path)
     if months.empty:
@@ -272,7 +275,7 @@ def _station_section(db_path: str, predictor: Predictor | None, model_problem: s
                  "records with `python -m lfb ingest FILE` (or `python -m lfb fetch`).")
         return
     if not months["real"].any():
-        st.warning("**DEMO data**: these figures come from the synthetic demo records, not from real LFB records.")
+        note.warning("**DEMO data**: these figures come from synthetic demo records, not real LFB records.")
     flt, measure_name = _filters(months, _groups(db_path))
     measure = MEASURES[measure_name]
     errors = station_errors(predictor.metadata) if predictor else station_errors({})
@@ -291,10 +294,13 @@ def _station_section(db_path: str, predictor: Predictor | None, model_problem: s
     left, right = st.columns([3, 2], gap="medium")
     with left:
         key = sel.map_key("stations")
-        deck = maps.make_deck(maps.base_layers() + _station_layers(table, measure, sel.selected), tooltip=STATION_TIP)
+        deck = maps.make_deck(maps.base_layers() + _station_layers(table, measure, sel.selected),
+                              view=maps.london_view_state(620, 440), tooltip=STATION_TIP)
         st.pydeck_chart(deck, key=key, on_select=lambda: sel.on_map(key, "stations"), selection_mode="single-object",
-                        height=470)
-        ring = "flagged by the model's rule" if table["flagged"].any() else ""
+                        height=440)
+        active = flag_in_service(predictor.metadata)[0] if predictor else False
+        ring = ("flagged by the model's rule" + ("" if active else " (flag not in service)")
+                if table["flagged"].any() else "")
         st.markdown(maps.legend_html(maps.legend_items(measure.stops, measure.label), measure_name, ring),
                     unsafe_allow_html=True)
         notes = [f"{flt.first_month} to {flt.last_month}", flt.incident_group or "all incident groups",
@@ -302,7 +308,7 @@ def _station_section(db_path: str, predictor: Predictor | None, model_problem: s
         if predictor:
             active, why = flag_in_service(predictor.metadata)
             notes.append(f"model {predictor.version}" + (" (DEMO)" if predictor.metadata.get("is_demo") else "")
-                         + ("" if active else f"; its flag is not in service ({why})"))
+                         + ("" if active else f"; its flag is {why}"))
         st.caption(" · ".join(notes) + ". " + maps.attribution())
     with right:
         _station_panel(table, flt, db_path, sel)
@@ -316,14 +322,12 @@ def _station_section(db_path: str, predictor: Predictor | None, model_problem: s
 def _cell_layer(cells: pd.DataFrame, colours: np.ndarray, alpha: np.ndarray, outline: np.ndarray,
                 tips: list[str], layer_id: str) -> pdk.Layer:
     """Return the 1-km cells as squares with a colour, an opacity, a dark edge where `outline`, and a tooltip."""
-    from lfb.geo.layers import cell_squares
-
-    squares = cell_squares(cells["easting"], cells["northing"]).tolist()
+    squares = cell_squares(cells["easting"], cells["northing"])[:, :4].tolist()  # deck.gl closes each ring
     fills = np.column_stack([colours, alpha]).tolist()
-    lines = [[40, 0, 30, 230] if o else [0, 0, 0, 0] for o in outline]
+    lines = [[50, 0, 40, 150] if o else [0, 0, 0, 0] for o in outline]
     data = [{"polygon": p, "fill": f, "line": ln, "tip": t} for p, f, ln, t in zip(squares, fills, lines, tips)]
     return pdk.Layer("PolygonLayer", data, id=layer_id, pickable=True, get_polygon="polygon", get_fill_color="fill",
-                     get_line_color="line", stroked=True, line_width_min_pixels=1, get_line_width=0)
+                     get_line_color="line", stroked=True, line_width_min_pixels=0.6, get_line_width=0)
 
 
 def _context_stations(removed: str | None = None) -> list[pdk.Layer]:
@@ -336,9 +340,9 @@ def _context_stations(removed: str | None = None) -> list[pdk.Layer]:
     if removed:
         row = st_.loc[removed]
         layers.append(pdk.Layer("ScatterplotLayer", [{"lon": float(row.longitude), "lat": float(row.latitude)}],
-                                id="removed", pickable=False, get_position=["lon", "lat"], filled=True,
-                                get_fill_color=[255, 255, 255], stroked=True, get_line_color=[200, 0, 0],
-                                get_radius=900, radius_min_pixels=8, line_width_min_pixels=3))
+                                id="removed", pickable=False, get_position=["lon", "lat"], filled=False,
+                                stroked=True, get_line_color=list(UNAVAILABLE), get_radius=250, radius_min_pixels=7,
+                                line_width_min_pixels=3))
     return layers
 
 
@@ -387,10 +391,7 @@ def _coverage_section(predictor: Predictor | None, model_problem: str) -> None:
     with left:
         _coverage_map(base, names)
     with right:
-        if change is None:
-            st.info("Pick a station made unavailable above and press **Show** to see which cells get slower.")
-        else:
-            _what_if_panel(change, names)
+        _what_if_panel(change, names)
     st.caption("Estimates for a pump leaving its home station, other details of the call unknown; each cell is taken "
                "at its centre. " + maps.attribution())
 
@@ -398,49 +399,61 @@ def _coverage_section(predictor: Predictor | None, model_problem: str) -> None:
 def _coverage_map(base: cov.Coverage, names: dict[str, str]) -> None:
     """Show every cell coloured by its first-pump estimate, cells over 6 minutes edged dark."""
     cells = base.cells
-    tips = [f"{b or 'outside the boroughs'}: {maps.minutes_text(m)} from {names.get(c, c)} ({c}), P90 "
-            f"{maps.minutes_text(p)}" for b, m, c, p in zip(cells["borough_name"].fillna(""), cells["median_s"],
-                                                             cells["station_code"], cells["p90_s"])]
+    tips = [f"{maps.minutes_text(m)} from {names.get(c, c)} ({c}), P90 {maps.minutes_text(p)}"
+            for m, c, p in zip(cells["median_s"], cells["station_code"], cells["p90_s"])]
     layer = _cell_layer(cells, maps.seconds_colours(cells["median_s"]), np.full(len(cells), 200),
                         cells["over_target"].to_numpy(), tips, "coverage")
     deck = maps.make_deck([maps.boroughs_layer(), layer, maps.thames(), maps.outline(), *_context_stations()],
-                          tooltip={"text": "{tip}"})
-    st.pydeck_chart(deck, height=420, key="coverage_map")
+                          view=maps.london_view_state(500, 400), tooltip={"text": "{tip}"})
+    st.pydeck_chart(deck, height=400, key="coverage_map")
     st.markdown(maps.legend_html(maps.legend_items(maps.SECONDS_STOPS, maps.minutes_text),
                                  "First-pump median (dark edge: over 6 minutes)"), unsafe_allow_html=True)
 
 
-def _what_if_panel(change: cov.WhatIf, names: dict[str, str]) -> None:
-    """Show what London loses without one station: the summary and the cells that get slower."""
-    w, rows = change.summary, change.cells
+def _what_if_panel(change: cov.WhatIf | None, names: dict[str, str]) -> None:
+    """Show what London loses without one station: the cells that get slower, zoomed on them, and the summary.
+
+    The map is drawn even before a station is picked, so that picking one only changes its data.
+    """
+    if change is None:
+        rows, removed = pd.DataFrame(columns=["easting", "northing", "change_s", "newly_over"]), None
+    else:
+        rows, removed = change.cells[change.cells["slower"]], change.summary.removed  # only cells that change
+    tips = [f"{maps.minutes_text(a)} → {maps.minutes_text(m)} (+{maps.minutes_text(d)}), now from "
+            f"{names.get(c, c)} ({c})" for a, m, d, c in zip(rows.get("before_s", []), rows.get("median_s", []),
+                                                                rows["change_s"], rows.get("station_code", []))]
+    layer = _cell_layer(rows, maps.ramp(rows["change_s"], maps.INCREASE_STOPS), np.full(len(rows), 230),
+                        rows["newly_over"].to_numpy(bool), tips, "what_if")
+    squares = cell_squares(rows["easting"], rows["northing"]).reshape(-1, 2)
+    view = maps.view_around(squares[:, 0], squares[:, 1], 500, 400)
+    deck = maps.make_deck([maps.boroughs_layer(), layer, maps.thames(), maps.outline(), *_context_stations(removed)],
+                          view=view, tooltip={"text": "{tip}"})
+    st.pydeck_chart(deck, height=400, key="what_if_map")
+    st.markdown(maps.legend_html(maps.legend_items(maps.INCREASE_STOPS, lambda v: f"+{maps.minutes_text(v)}"),
+                                 "Slower by (dark edge: newly over 6 minutes)", "unavailable", UNAVAILABLE),
+                unsafe_allow_html=True)
+    if change is None:
+        st.info("Pick a station made unavailable above and press **Show** to see which cells get slower.")
+        return
+    w = change.summary
     st.markdown(
-        f"**Without {names.get(w.removed, w.removed)} ({w.removed})**: {w.cells_slower:,} cells get slower"
+        f"**Without {names.get(removed, removed)} ({removed})**: {w.cells_slower:,} cells get slower"
         + (f" (by {maps.minutes_text(w.mean_increase_s)} on average, at most "
            f"{maps.minutes_text(w.largest_increase_s)})" if w.cells_slower else "")
         + f"; {w.cells_newly_over:,} newly over 6 minutes; incidents in cells over 6 minutes "
           f"{w.share_incidents_over_before:.1%} → {w.share_incidents_over_after:.1%}.")
-    tips = [f"{b or 'outside the boroughs'}: {maps.minutes_text(a)} → {maps.minutes_text(m)} "
-            f"(+{maps.minutes_text(d)}), now from {names.get(c, c)} ({c})" for b, a, m, d, c in zip(
-                rows["borough_name"].fillna(""), rows["before_s"], rows["median_s"], rows["change_s"],
-                rows["station_code"])]
-    layer = _cell_layer(rows, maps.ramp(rows["change_s"], maps.INCREASE_STOPS), np.where(rows["slower"], 220, 0),
-                        rows["newly_over"].to_numpy(), tips, "what_if")
-    deck = maps.make_deck([maps.boroughs_layer(), layer, maps.thames(), maps.outline(),
-                           *_context_stations(w.removed)], tooltip={"text": "{tip}"})
-    st.pydeck_chart(deck, height=400, key="what_if_map")
-    st.markdown(maps.legend_html(maps.legend_items(maps.INCREASE_STOPS, lambda v: f"+{maps.minutes_text(v)}"),
-                                 "Slower by (dark edge: newly over 6 minutes)"), unsafe_allow_html=True)
 
 
 def main() -> None:
     """Lay out the page."""
     st.set_page_config(layout="wide")
-    st.title("Station map")
+    head, note = st.columns([1, 2], vertical_alignment="center")
+    head.title("Station map", anchor=False)
     settings = get_settings()
     db_path = str(settings.db_path)
     try:
         predictor, problem = _load_predictor(db_path)
-        _station_section(db_path, predictor, problem)
+        _station_section(db_path, predictor, problem, note)
         _coverage_section(predictor, problem)
     except Exception as exc:  # noqa: BLE001 - the page says what went wrong instead of showing a traceback
         logging.getLogger(__name__).exception("station map failed")

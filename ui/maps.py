@@ -10,15 +10,17 @@ deficiencies (green and red are never the only difference: amber is the lightest
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pydeck as pdk
 from numpy.typing import ArrayLike
+from pydeck.bindings.json_tools import default_serialize
 
 from lfb.config import get_settings
-from lfb.geo.layers import LAYER_ATTRIBUTION, borough_layer, london_outline, london_view, thames_layer
+from lfb.geo.layers import LAYER_ATTRIBUTION, borough_layer, london_outline, london_view, thames_layer, view_of
 
 RGB = tuple[int, int, int]
 Stops = Sequence[tuple[float, RGB]]
@@ -69,18 +71,41 @@ def _provider(style: str) -> str:
     return "mapbox" if style.startswith("mapbox://") else "carto"
 
 
+class CompactDeck(pdk.Deck):
+    """A pydeck Deck whose JSON has no indentation (pydeck indents it, which triples a map's size on the wire)."""
+
+    def to_json(self) -> str:
+        """Return the deck as compact JSON."""
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+
+def london_view_state(width_px: int = 640, height_px: int = 450) -> pdk.ViewState:
+    """Return a view that fits Greater London in a map of about this size (err on the small side)."""
+    return pdk.ViewState(**london_view(width_px, height_px))
+
+
+def view_around(longitudes: ArrayLike, latitudes: ArrayLike, width_px: int = 640, height_px: int = 450,
+                max_zoom: float = 11.0) -> pdk.ViewState:
+    """Return a view that fits these points (with a margin), no closer than `max_zoom`; London if there are none."""
+    lon, lat = np.asarray(longitudes, float), np.asarray(latitudes, float)
+    if not len(lon):
+        return london_view_state(width_px, height_px)
+    bounds = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
+    return pdk.ViewState(**view_of(bounds, width_px, height_px, padding=0.25, max_zoom=max_zoom))
+
+
 def make_deck(layers: Sequence[pdk.Layer], view: pdk.ViewState | None = None, tooltip: Mapping[str, Any] | None = None,
               map_style: str | None = None) -> pdk.Deck:
     """Return a deck of `layers` over London; a tile basemap only when `map_style` (default LFB_MAP_STYLE) is set."""
     style = get_settings().map_style if map_style is None else map_style
-    view = view or pdk.ViewState(**london_view(760, 520))
+    view = view or london_view_state()
     tip: Any = dict(tooltip) if tooltip else False
     if not style:
         # Leave map_style unset: pydeck then writes its "no style" marker, which Streamlit honours. An explicit
         # map_style=None makes Streamlit put a CARTO basemap under the deck.
-        return pdk.Deck(layers=list(layers), initial_view_state=view, tooltip=tip, map_provider=None)
-    return pdk.Deck(layers=list(layers), initial_view_state=view, tooltip=tip, map_provider=_provider(style),
-                    map_style=style)
+        return CompactDeck(layers=list(layers), initial_view_state=view, tooltip=tip, map_provider=None)
+    return CompactDeck(layers=list(layers), initial_view_state=view, tooltip=tip, map_provider=_provider(style),
+                       map_style=style)
 
 
 def attribution(map_style: str | None = None) -> str:
@@ -128,7 +153,8 @@ def legend_items(stops: Stops, label: Callable[[float], str]) -> list[tuple[RGB,
     return items
 
 
-def legend_html(items: Sequence[tuple[RGB, str]], title: str = "", ring: str = "") -> str:
+def legend_html(items: Sequence[tuple[RGB, str]], title: str = "", ring: str = "",
+                ring_colour: RGB = (120, 40, 160)) -> str:
     """Return a one-line HTML legend: coloured swatches with labels, and optionally the meaning of a ring."""
     parts = [f"<b>{html.escape(title)}</b>"] if title else []
     for (r, g, b), text in items:
@@ -137,7 +163,7 @@ def legend_html(items: Sequence[tuple[RGB, str]], title: str = "", ring: str = "
                      f'{html.escape(text)}</span>')
     if ring:
         parts.append('<span><span style="display:inline-block;width:0.8em;height:0.8em;border-radius:50%;'
-                     'border:2px solid rgb(120,40,160);vertical-align:-0.1em;margin-right:0.25em"></span>'
+                     f'border:2px solid rgb{tuple(ring_colour)};vertical-align:-0.1em;margin-right:0.25em"></span>'
                      f'{html.escape(ring)}</span>')
     return ('<div style="display:flex;flex-wrap:wrap;gap:0.3em 0.9em;font-size:0.8rem;align-items:center">'
             + "".join(parts) + "</div>")

@@ -114,16 +114,22 @@ def _mercator_y(latitude: float) -> float:
     return math.log(math.tan(math.pi / 4 + math.radians(latitude) / 2))
 
 
-def london_view(width_px: int = 800, height_px: int = 600, padding: float = 0.05) -> dict[str, float]:
-    """Return a pydeck view (latitude, longitude, zoom) that fits Greater London in a map of the given size."""
-    west, south, east, north = london_bounds()
-    span_x = math.radians(east - west) * (1 + 2 * padding)
-    span_y = (_mercator_y(north) - _mercator_y(south)) * (1 + 2 * padding)
+def view_of(bounds: tuple[float, float, float, float], width_px: int = 800, height_px: int = 600,
+            padding: float = 0.05, max_zoom: float = 20.0) -> dict[str, float]:
+    """Return a pydeck view (latitude, longitude, zoom) that fits a (west, south, east, north) box in a map."""
+    west, south, east, north = bounds
+    span_x = max(math.radians(east - west), 1e-9) * (1 + 2 * padding)
+    span_y = max(_mercator_y(north) - _mercator_y(south), 1e-9) * (1 + 2 * padding)
     zoom = min(math.log2(width_px * 2 * math.pi / (_TILE_PX * span_x)),
-               math.log2(height_px * 2 * math.pi / (_TILE_PX * span_y)))
+               math.log2(height_px * 2 * math.pi / (_TILE_PX * span_y)), max_zoom)
     mid_y = (_mercator_y(north) + _mercator_y(south)) / 2
     latitude = math.degrees(2 * math.atan(math.exp(mid_y)) - math.pi / 2)
     return {"latitude": round(latitude, 5), "longitude": round((west + east) / 2, 5), "zoom": round(zoom, 2)}
+
+
+def london_view(width_px: int = 800, height_px: int = 600, padding: float = 0.05) -> dict[str, float]:
+    """Return a pydeck view (latitude, longitude, zoom) that fits Greater London in a map of the given size."""
+    return view_of(london_bounds(), width_px, height_px, padding)
 
 
 @lru_cache(maxsize=1)

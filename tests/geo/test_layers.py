@@ -152,3 +152,13 @@ def test_cell_squares_are_closed_national_grid_squares():
     e, n = wgs84_to_bng(rings[0, :4, 1], rings[0, :4, 0])
     assert e == pytest.approx([530000, 531000, 531000, 530000], abs=1.5)  # 5 decimals: about a metre
     assert n == pytest.approx([180000, 180000, 181000, 181000], abs=1.5)
+
+
+def test_a_view_of_a_small_box_zooms_in_on_it_within_a_limit():
+    from lfb.geo.layers import view_of
+
+    box = (-0.20, 51.50, -0.16, 51.53)
+    view = view_of(box, 500, 400)
+    assert view["longitude"] == pytest.approx(-0.18) and 51.50 < view["latitude"] < 51.53
+    assert view["zoom"] > london_view(500, 400)["zoom"] + 2
+    assert view_of((-0.18, 51.52, -0.18, 51.52), 500, 400, max_zoom=13)["zoom"] == 13  # one point: the limit

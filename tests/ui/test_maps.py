@@ -97,3 +97,22 @@ def test_helpers_and_library_do_not_import_streamlit(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"
+
+
+def test_decks_travel_as_compact_json():
+    deck = maps.make_deck(maps.base_layers(), tooltip={"text": "{tip}"})
+    compact = deck.to_json()
+    indented = json.dumps(json.loads(compact), indent=2)
+    assert "\n" not in compact and len(compact) < len(indented) / 2
+    assert json.loads(compact)["layers"][0]["id"] == "boroughs"
+
+
+def test_a_view_around_points_fits_them_and_falls_back_to_london():
+    view = maps.view_around([-0.20, -0.16], [51.50, 51.53], 500, 400)
+    assert -0.20 < view.longitude < -0.16 and 51.50 < view.latitude < 51.53
+    assert view.zoom > maps.london_view_state(500, 400).zoom
+    assert maps.view_around([], [], 500, 400).zoom == maps.london_view_state(500, 400).zoom
+
+
+def test_a_ring_in_the_legend_takes_its_colour():
+    assert "rgb(0, 90, 200)" in maps.legend_html([], ring="unavailable", ring_colour=(0, 90, 200))

@@ -15,11 +15,12 @@ import streamlit as st
 from lfb.config import get_settings
 from lfb.data import station_stats
 from lfb.data.reference import stations
+from lfb.data.store import Store
 from lfb.geo.layers import cell_squares
 from lfb.model import coverage as cov
 from lfb.model.registry import champion
 from lfb.model.serving import NoModel, Predictor, RequestError
-from lfb.model.station_errors import flag_in_service, station_errors
+from lfb.model.station_errors import flag_in_service, with_errors
 from lfb.service import jobs
 from ui import maps
 from ui.selection import SharedSelection
@@ -61,7 +62,7 @@ MEASURES = {
 
 # ---- cached loaders (every rerun stays cheap) ------------------------------------------------
 
-def _open():
+def _open() -> Store:
     """Open the records store of the current settings."""
     return jobs.open_store(get_settings())
 
@@ -278,10 +279,7 @@ def _station_section(db_path: str, predictor: Predictor | None, model_problem: s
         note.warning("**DEMO data**: these figures come from synthetic demo records, not real LFB records.")
     flt, measure_name = _filters(months, _groups(db_path))
     measure = MEASURES[measure_name]
-    errors = station_errors(predictor.metadata) if predictor else station_errors({})
-    table = _summary(db_path, flt).join(errors, on="station_code")
-    table["flagged"] = table["flagged"].fillna(False).astype(bool)
-    table[["flag_scope", "flag_text"]] = table[["flag_scope", "flag_text"]].fillna("")
+    table = with_errors(_summary(db_path, flt), predictor.metadata if predictor else None)
     if measure.needs_model and predictor is None:
         st.error(model_problem)
     elif measure.needs_model and table[measure.column].isna().all():
@@ -293,23 +291,7 @@ def _station_section(db_path: str, predictor: Predictor | None, model_problem: s
     sel.default(ranked["station_code"].iloc[0])
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        key = sel.map_key("stations")
-        deck = maps.make_deck(maps.base_layers() + _station_layers(table, measure, sel.selected),
-                              view=maps.london_view_state(620, 440), tooltip=STATION_TIP)
-        st.pydeck_chart(deck, key=key, on_select=lambda: sel.on_map(key, "stations"), selection_mode="single-object",
-                        height=440)
-        active = flag_in_service(predictor.metadata)[0] if predictor else False
-        ring = ("flagged by the model's rule" + ("" if active else " (flag not in service)")
-                if table["flagged"].any() else "")
-        st.markdown(maps.legend_html(maps.legend_items(measure.stops, measure.label), measure_name, ring),
-                    unsafe_allow_html=True)
-        notes = [f"{flt.first_month} to {flt.last_month}", flt.incident_group or "all incident groups",
-                 "first pumps" if flt.first_pump_only else "all pumps"]
-        if predictor:
-            active, why = flag_in_service(predictor.metadata)
-            notes.append(f"model {predictor.version}" + (" (DEMO)" if predictor.metadata.get("is_demo") else "")
-                         + ("" if active else f"; its flag is {why}"))
-        st.caption(" · ".join(notes) + ". " + maps.attribution())
+        _station_map(table, measure_name, flt, predictor, sel)
     with right:
         _station_panel(table, flt, db_path, sel)
     left, right = st.columns([3, 2], gap="medium")
@@ -317,6 +299,28 @@ def _station_section(db_path: str, predictor: Predictor | None, model_problem: s
         _table(ranked, sel)
     with right:
         st.plotly_chart(_ranking_chart(ranked, measure_name, sel.selected), width="stretch", key="stations_ranking")
+
+
+def _station_map(table: pd.DataFrame, measure_name: str, flt: station_stats.StatsFilter, predictor: Predictor | None,
+                 sel: SharedSelection) -> None:
+    """Show the stations on the map (a click selects one), the legend, what the figures cover and the sources."""
+    measure = MEASURES[measure_name]
+    key = sel.map_key("stations")
+    deck = maps.make_deck(maps.base_layers() + _station_layers(table, measure, sel.selected),
+                          view=maps.london_view_state(620, 440), tooltip=STATION_TIP)
+    st.pydeck_chart(deck, key=key, on_select=lambda: sel.on_map(key, "stations"), selection_mode="single-object",
+                    height=440)
+    active, why = flag_in_service(predictor.metadata) if predictor else (False, "")
+    ring = ("flagged by the model's rule" + ("" if active else " (flag not in service)")
+            if table["flagged"].any() else "")
+    st.markdown(maps.legend_html(maps.legend_items(measure.stops, measure.label), measure_name, ring),
+                unsafe_allow_html=True)
+    notes = [f"{flt.first_month} to {flt.last_month}", flt.incident_group or "all incident groups",
+             "first pumps" if flt.first_pump_only else "all pumps"]
+    if predictor:
+        notes.append(f"model {predictor.version}" + (" (DEMO)" if predictor.metadata.get("is_demo") else "")
+                     + ("" if active else f"; its flag is {why}"))
+    st.caption(" · ".join(notes) + ". " + maps.attribution())
 
 
 def _cell_layer(cells: pd.DataFrame, colours: np.ndarray, alpha: np.ndarray, outline: np.ndarray,

@@ -61,3 +61,15 @@ def flag_in_service(metadata: dict[str, Any]) -> tuple[bool, str]:
     risks = metadata.get("risks", {})
     active = bool(risks.get("active", True))
     return active, str(risks.get("active_reason", "in service" if active else "not in service"))
+
+
+def with_errors(table: pd.DataFrame, metadata: dict[str, Any] | None) -> pd.DataFrame:
+    """Return a table of stations (column station_code) with the model's errors and flag marks joined to it.
+
+    Without a model (None) the error columns are empty and no station is flagged.
+    """
+    joined = table.join(station_errors(metadata or {}), on="station_code")
+    joined["test_pumps"] = joined["test_pumps"].fillna(0).astype(int)
+    joined["flagged"] = joined["flagged"].fillna(False).astype(bool)
+    joined[["flag_scope", "flag_text"]] = joined[["flag_scope", "flag_text"]].fillna("")
+    return joined

@@ -1,8 +1,9 @@
 """The model's errors and flag marks per station, read from a version's metadata."""
 import numpy as np
+import pandas as pd
 import pytest
 
-from lfb.model.station_errors import flag_in_service, station_errors
+from lfb.model.station_errors import flag_in_service, station_errors, with_errors
 
 METADATA = {
     "evaluation": {"by_station": [
@@ -52,3 +53,13 @@ def test_the_trained_champion_reports_bias_by_station(trained):
         assert abs(r["bias"]) <= r["mae"] + 1e-6  # |mean error| never exceeds the mean absolute error
     flagged = {g["key"].split(" | ")[0] for g in result.metadata["risks"]["groups"]}
     assert set(table.index[table["flagged"]]) == flagged
+
+
+def test_errors_join_a_station_table_and_nothing_is_flagged_without_a_model():
+    table = pd.DataFrame({"station_code": ["A21", "E42", "F40"], "pumps": [10, 20, 0]})
+    joined = with_errors(table, METADATA)
+    assert joined["station_code"].tolist() == ["A21", "E42", "F40"] and joined["pumps"].tolist() == [10, 20, 0]
+    assert joined["flagged"].tolist() == [False, True, False] and joined["flag_text"].iloc[2] == ""
+    assert joined["mae_s"].iloc[0] == 61.5 and np.isnan(joined["mae_s"].iloc[2]) and joined["test_pumps"].iloc[2] == 0
+    bare = with_errors(table, None)
+    assert not bare["flagged"].any() and bare["mae_s"].isna().all() and len(bare) == 3

@@ -201,7 +201,8 @@ def _distribution_chart(seconds: np.ndarray, title: str) -> go.Figure:
                            customdata=np.column_stack([bins["start_s"], bins["end_s"]]),
                            hovertemplate="%{customdata[0]:.0f}-%{customdata[1]:.0f} s: %{y} pumps<extra></extra>"))
     fig.add_vline(x=station_stats.TARGET_S / 60, line_dash="dash", line_color="black",
-                  annotation_text="6-minute target", annotation_position="top right")
+                  annotation_text="6-minute target", annotation_position="top right",
+                  annotation_bgcolor="rgba(255,255,255,0.85)")
     fig.update_layout(title=dict(text=title, font_size=13), height=250, margin=dict(l=10, r=10, t=36, b=10),
                       xaxis_title="attendance (minutes)", yaxis_title="pumps", bargap=0, showlegend=False)
     fig.update_xaxes(range=[0, 20], dtick=2)

@@ -248,3 +248,65 @@ def bench_batch(*, months: int = 12, incidents_per_year: int = 120_000, seed: in
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _timed(make: Any) -> tuple[Any, float]:
+    """Return what `make()` returns and the seconds it took."""
+    started = time.perf_counter()
+    value = make()
+    return value, time.perf_counter() - started
+
+
+def bench_coverage(settings: Any, *, hour: int = 17, weekday: int = 2, incident_group: str = "Fire") -> dict:
+    """Time the station map's library work on the store in `settings`: station figures, London's coverage, a what-if.
+
+    Each figure is the first call in this process (its caches cold) and, for the cached ones, a second call.
+    """
+    import dataclasses
+
+    from lfb.data import station_stats
+    from lfb.model import coverage
+    from lfb.model.serving import Predictor
+    from lfb.service.jobs import open_store
+
+    db = open_store(settings)
+    try:
+        pumps = db.execute("SELECT COUNT(*) FROM attendances").fetchone()[0]
+        months, t_months = _timed(lambda: station_stats.month_table(db))
+        if months.empty:
+            raise ValueError("the store holds no pump attendances: load data first (`python -m lfb setup`)")
+        recent = station_stats.default_filter(db)
+        whole = dataclasses.replace(recent, first_month=str(months["month"].iloc[0]))
+        summary, t_recent = _timed(lambda: station_stats.station_summary(db, recent))
+        _, t_whole = _timed(lambda: station_stats.station_summary(db, whole))
+        _, t_fire = _timed(lambda: station_stats.station_summary(db, dataclasses.replace(whole, incident_group="Fire")))
+        busiest = str(summary["pumps"].idxmax())
+        _, t_station = _timed(lambda: station_stats.attendance_seconds(db, busiest, whole))
+        predictor, t_load = _timed(lambda: Predictor.from_registry(db, settings))
+    finally:
+        db.close()
+    coverage.clear_cache()
+    base, t_cov = _timed(lambda: coverage.coverage(predictor, hour, weekday, incident_group))
+    _, t_cov2 = _timed(lambda: coverage.coverage(predictor, hour, weekday, incident_group))
+    fastest = str(base.cells["station_code"].value_counts().idxmax())
+    change, t_what = _timed(lambda: coverage.what_if(predictor, fastest, hour, weekday, incident_group))
+    _, t_what2 = _timed(lambda: coverage.what_if(predictor, fastest, hour, weekday, incident_group))
+    ms = (lambda s: round(s * 1000, 1))  # noqa: E731
+    result = {
+        "pump_attendances": pumps, "months": len(months), "model_version": predictor.version,
+        "station_figures_ms": {"months": ms(t_months), f"last {recent.first_month}..{recent.last_month}": ms(t_recent),
+                               f"all {whole.first_month}..{whole.last_month}": ms(t_whole),
+                               "all months, Fire": ms(t_fire), f"one station ({busiest})": ms(t_station)},
+        "model_load_ms": ms(t_load),
+        "coverage_ms": {"first": ms(t_cov), "cached": ms(t_cov2), "requests": int(base.candidates.size)},
+        "what_if_ms": {"station": fastest, "first": ms(t_what), "cached": ms(t_what2),
+                       "cells_slower": change.summary.cells_slower},
+    }
+    result["summary"] = (
+        f"{pumps:,} pump attendances over {len(months)} months: station figures {ms(t_recent):,.0f} ms for the last "
+        f"12 months, {ms(t_whole):,.0f} ms for all months ({ms(t_fire):,.0f} ms Fire only), one station's "
+        f"distribution {ms(t_station):,.0f} ms; model {predictor.version} loaded in {ms(t_load):,.0f} ms; London's "
+        f"coverage ({base.summary.cells:,} cells x {base.candidates.shape[1]} stations = {base.candidates.size:,} "
+        f"estimates in one batch) {ms(t_cov):,.0f} ms, then {ms(t_cov2):,.1f} ms cached; what-if without "
+        f"{fastest} {ms(t_what):,.0f} ms ({change.summary.cells_slower} cells slower), then {ms(t_what2):,.2f} ms cached")
+    return result

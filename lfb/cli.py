@@ -390,6 +390,15 @@ def cmd_bench_model(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_bench_coverage(args: argparse.Namespace, settings: Settings) -> int:
+    """Time the station map's figures, London's coverage and a what-if on the current store and model."""
+    from lfb.bench import bench_coverage
+
+    result = bench_coverage(settings, hour=args.hour, weekday=args.weekday, incident_group=args.group)
+    print(json.dumps(result, indent=2) if args.json else result["summary"])
+    return EXIT_OK
+
+
 def cmd_locks(args: argparse.Namespace, settings: Settings) -> int:
     """Show the job locks, or clear one after confirmation."""
     from lfb.service.locks import clear_lock, holder, list_locks
@@ -652,6 +661,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scale (default 135000: ~600k pumps)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_model)
+
+    p = sub.add_parser("bench-coverage", help="time the station map's figures, London's coverage and a what-if on "
+                                              "the current store and model")
+    p.add_argument("--hour", type=int, default=17, help="hour of the day (default 17)")
+    p.add_argument("--weekday", type=int, default=2, help="weekday, Monday = 0 (default 2, Wednesday)")
+    p.add_argument("--group", default="Fire", help="incident group (default Fire)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_coverage)
 
     p = sub.add_parser("locks", help="show the job locks (train, ingest...); clear a stuck one")
     p.add_argument("action", nargs="?", choices=["list", "clear"], default="list")

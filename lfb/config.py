@@ -111,6 +111,7 @@ class Settings:
     model_threads: int = 2
     write_wait_s: float = 600.0
     lock_lease_s: float = 60.0
+    map_style: str = ""  # a tile basemap for the app's maps ('' = none: the maps draw London's own layers only)
     datasets: tuple[str, ...] = field(default=DATASTORE_DATASETS)
     cookie_key: str = field(default="", repr=False)  # LFB_COOKIE_KEY; empty: generated and kept in cookie_key_path
     cookie_expiry_days: float = 1.0
@@ -162,4 +163,5 @@ def get_settings() -> Settings:
         admin_user=os.environ.get("LFB_ADMIN_USER", "").strip(),
         admin_password=os.environ.get("LFB_ADMIN_PASSWORD", ""),
         port=_port("LFB_PORT", 8501),
+        map_style=os.environ.get("LFB_MAP_STYLE", "").strip(),
     )

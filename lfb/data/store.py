@@ -220,6 +220,16 @@ CREATE TABLE meta (
 );
 ALTER TABLE model_versions ADD COLUMN metadata_sha256 TEXT;
 """,
+    # 5: covering indexes for the station map's aggregates (lfb/data/station_stats.py): a month range of pump
+    # attendances read from the index alone, the "has a real mobilisation" test of the attendances view and the
+    # incident group of each attendance without visiting table rows. The month index is superseded by the first.
+    """
+DROP INDEX idx_mobilisations_month;
+CREATE INDEX idx_mobilisations_month_stats ON mobilisations(month, derived, station_code, attendance_seconds,
+  pump_order, is_demo, incident_number);
+CREATE INDEX idx_mobilisations_real ON mobilisations(incident_number, derived);
+CREATE INDEX idx_incidents_group ON incidents(incident_number, incident_group);
+""",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from lfb.data.reference import REFERENCE_DIR
+from lfb.geo.grid import bng_to_wgs84
 
 LAYER_ATTRIBUTION = ("Borough boundaries and the tidal Thames: London Datastore, Statistical GIS Boundary Files for "
                      "London (London_Borough_Excluding_MHW); GLA, OS and ONS data, Open Government Licence. Contains "
@@ -113,16 +114,22 @@ def _mercator_y(latitude: float) -> float:
     return math.log(math.tan(math.pi / 4 + math.radians(latitude) / 2))
 
 
-def london_view(width_px: int = 800, height_px: int = 600, padding: float = 0.05) -> dict[str, float]:
-    """Return a pydeck view (latitude, longitude, zoom) that fits Greater London in a map of the given size."""
-    west, south, east, north = london_bounds()
-    span_x = math.radians(east - west) * (1 + 2 * padding)
-    span_y = (_mercator_y(north) - _mercator_y(south)) * (1 + 2 * padding)
+def view_of(bounds: tuple[float, float, float, float], width_px: int = 800, height_px: int = 600,
+            padding: float = 0.05, max_zoom: float = 20.0) -> dict[str, float]:
+    """Return a pydeck view (latitude, longitude, zoom) that fits a (west, south, east, north) box in a map."""
+    west, south, east, north = bounds
+    span_x = max(math.radians(east - west), 1e-9) * (1 + 2 * padding)
+    span_y = max(_mercator_y(north) - _mercator_y(south), 1e-9) * (1 + 2 * padding)
     zoom = min(math.log2(width_px * 2 * math.pi / (_TILE_PX * span_x)),
-               math.log2(height_px * 2 * math.pi / (_TILE_PX * span_y)))
+               math.log2(height_px * 2 * math.pi / (_TILE_PX * span_y)), max_zoom)
     mid_y = (_mercator_y(north) + _mercator_y(south)) / 2
     latitude = math.degrees(2 * math.atan(math.exp(mid_y)) - math.pi / 2)
     return {"latitude": round(latitude, 5), "longitude": round((west + east) / 2, 5), "zoom": round(zoom, 2)}
+
+
+def london_view(width_px: int = 800, height_px: int = 600, padding: float = 0.05) -> dict[str, float]:
+    """Return a pydeck view (latitude, longitude, zoom) that fits Greater London in a map of the given size."""
+    return view_of(london_bounds(), width_px, height_px, padding)
 
 
 @lru_cache(maxsize=1)
@@ -156,3 +163,14 @@ def borough_codes_at(latitude: ArrayLike, longitude: ArrayLike) -> np.ndarray:
         out[candidates[inside]] = code
         free[candidates[inside]] = False
     return out
+
+
+def cell_squares(easting: ArrayLike, northing: ArrayLike, size_m: float = 1000.0) -> np.ndarray:
+    """Return each National Grid square (south-west corner, side in metres) as a closed WGS84 ring (n x 5 x [lon, lat]).
+
+    Coordinates are rounded to 5 decimals (about a metre), like the shipped layers.
+    """
+    e = np.asarray(easting, float)[:, None] + np.array([0.0, size_m, size_m, 0.0, 0.0])[None, :]
+    n = np.asarray(northing, float)[:, None] + np.array([0.0, 0.0, size_m, size_m, 0.0])[None, :]
+    lat, lon = bng_to_wgs84(e, n)
+    return np.round(np.stack([lon, lat], axis=-1), 5)

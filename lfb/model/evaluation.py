@@ -37,13 +37,20 @@ def _rounded(values: dict[str, Any], digits: int = 4) -> dict[str, Any]:
     return {k: (round(v, digits) if isinstance(v, float) else v) for k, v in values.items()}
 
 
+def bias(y: np.ndarray, median: np.ndarray) -> float | None:
+    """Return the mean of actual minus median estimate (positive: pumps arrive later than estimated)."""
+    y, median = np.asarray(y, float), np.asarray(median, float)
+    return float(np.mean(y - median)) if len(y) else None
+
+
 def grouped_metrics(frame: pd.DataFrame, by: str, min_rows: int = 1) -> list[dict[str, Any]]:
-    """Return metrics per value of column `by` of a frame holding y, median and p90 columns."""
+    """Return metrics and bias (actual - median) per value of column `by` of a frame holding y, median and p90."""
     out = []
     for key, part in frame.groupby(by, sort=True):
         if len(part) >= min_rows:
             key = key.item() if hasattr(key, "item") else key
-            out.append({by: key, **_rounded(metrics(part["y"], part["median"], part["p90"]))})
+            figures = {**metrics(part["y"], part["median"], part["p90"]), "bias": bias(part["y"], part["median"])}
+            out.append({by: key, **_rounded(figures)})
     return out
 
 

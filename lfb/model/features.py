@@ -95,6 +95,15 @@ def stations_by_distance(latitude: float, longitude: float) -> np.ndarray:
     return codes[np.argsort((ax - x) ** 2 + (ay - y) ** 2, kind="stable")]
 
 
+def nearest_stations(latitude: np.ndarray, longitude: np.ndarray, k: int) -> np.ndarray:
+    """Return, for each point, the codes of its `k` nearest LFB stations by straight line, nearest first (n x k)."""
+    codes, all_lat, all_lon = _lfb_station_arrays()
+    ax, ay = _plane(all_lat, all_lon)
+    x, y = _plane(np.atleast_1d(latitude), np.atleast_1d(longitude))
+    squared = (x[:, None] - ax[None, :]) ** 2 + (y[:, None] - ay[None, :]) ** 2
+    return codes[np.argsort(squared, axis=1, kind="stable")[:, :k]]
+
+
 def geometry(station_code: np.ndarray, latitude: np.ndarray, longitude: np.ndarray) -> dict[str, np.ndarray]:
     """Return the station-to-incident geometry features for parallel arrays of requests."""
     where = _station_positions()

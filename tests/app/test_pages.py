@@ -37,8 +37,8 @@ def test_every_page_run_on_its_own_refuses_a_visitor(app_settings, path):
 
 @pytest.mark.parametrize("path", PAGE_FILES, ids=lambda p: p.name)
 def test_every_page_run_on_its_own_opens_for_an_admin(app_settings, path):
-    at = _page(path, "chief")
-    assert not at.exception and not at.error and at.title
+    at = _page(path, "chief")  # an empty data folder: a page may say what is missing, but it opens
+    assert not at.exception and GUARD_REFUSAL not in [e.value for e in at.error] and at.title
 
 
 def test_the_admin_page_on_its_own_refuses_a_dispatcher(app_settings):

@@ -141,3 +141,24 @@ def test_each_borough_holds_the_centroid_of_its_postcodes(shared_data: Path):
     centre = pc[pc.in_use == 1].groupby("borough_code")[["latitude", "longitude"]].mean()
     assert len(centre) == 33
     assert borough_codes_at(centre.latitude, centre.longitude).tolist() == centre.index.tolist()
+
+
+def test_cell_squares_are_closed_national_grid_squares():
+    from lfb.geo.grid import wgs84_to_bng
+    from lfb.geo.layers import cell_squares
+
+    rings = cell_squares([530000, 502000], [180000, 174000])
+    assert rings.shape == (2, 5, 2) and (rings[:, 0] == rings[:, -1]).all()
+    e, n = wgs84_to_bng(rings[0, :4, 1], rings[0, :4, 0])
+    assert e == pytest.approx([530000, 531000, 531000, 530000], abs=1.5)  # 5 decimals: about a metre
+    assert n == pytest.approx([180000, 180000, 181000, 181000], abs=1.5)
+
+
+def test_a_view_of_a_small_box_zooms_in_on_it_within_a_limit():
+    from lfb.geo.layers import view_of
+
+    box = (-0.20, 51.50, -0.16, 51.53)
+    view = view_of(box, 500, 400)
+    assert view["longitude"] == pytest.approx(-0.18) and 51.50 < view["latitude"] < 51.53
+    assert view["zoom"] > london_view(500, 400)["zoom"] + 2
+    assert view_of((-0.18, 51.52, -0.18, 51.52), 500, 400, max_zoom=13)["zoom"] == 13  # one point: the limit

@@ -61,3 +61,12 @@ def test_report_has_baselines_lift_and_breakdowns():
 def test_grouped_metrics_respects_minimum_rows():
     frame = pd.DataFrame({"y": [1.0, 2, 3], "median": [1.0, 2, 3], "p90": [2.0, 3, 4], "k": ["a", "a", "b"]})
     assert [g["k"] for g in grouped_metrics(frame, "k", min_rows=2)] == ["a"]
+
+
+def test_grouped_metrics_carry_the_bias_of_each_group():
+    frame = pd.DataFrame({"y": [100.0, 200, 300, 50], "median": [90.0, 230, 300, 80], "p90": [200.0, 300, 400, 100],
+                          "k": ["a", "a", "b", "b"]})
+    groups = {g["k"]: g for g in grouped_metrics(frame, "k")}
+    assert groups["a"]["bias"] == pytest.approx((10 - 30) / 2)  # one pump 10 s late, one 30 s early
+    assert groups["b"]["bias"] == pytest.approx(-15.0)
+    assert groups["a"]["mae"] == pytest.approx(20.0)  # the metrics are still there

@@ -1,9 +1,9 @@
 """Where an incident is: read postcodes, 'lat,lon' or 'easting,northing', and check they are in London.
 
 `parse_locations` reads a whole column of texts at once (the batch path); `parse_location` reads one
-text through it (the CLI and the app), so both give the same answer. Postcodes are located by
-`_locate_postcodes`: today at the centroid of their district (a full postcode says so in a note);
-a full-postcode table plugs in there.
+text through it (the CLI and the app), so both give the same answer. A full postcode is located at its
+own point (OS Code-Point Open, live or terminated); an unknown full postcode, or a district alone, at the
+centre of its district, with a note and the district's spread as the location's uncertainty.
 """
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ from lfb.data.reference import CELL_M, cells_by_key, postcode_districts
 PAIR = r"^\(?\s*(?P<a>[+-]?\d+(?:\.\d+)?)\s*(?:[,;]\s*|\s+)(?P<b>[+-]?\d+(?:\.\d+)?)\s*\)?$"
 POSTCODE = r"^(?P<outward>[A-Z]{1,2}\d[A-Z\d]?)(?P<inward>\d[A-Z]{2})?$"  # on upper-case text without spaces
 ARROW_FROM_ROWS = 64  # from this many texts Arrow's regex engine is faster; below, Python's
-POINT, DISTRICT_CENTROID = "point", "postcode district centroid"
-COLUMNS = ("latitude", "longitude", "postcode_district", "borough", "precision", "note", "error")
+POINT, POSTCODE_POINT, DISTRICT_CENTROID = "point", "postcode", "postcode district centroid"
+POSTCODE_UNCERTAINTY_M = 50.0  # a postcode's point is within its few dozen addresses
+DEFAULT_DISTRICT_SPREAD_M = 1500.0  # for a district whose spread the table does not give
+COLUMNS = ("latitude", "longitude", "postcode_district", "borough", "precision", "uncertainty_m", "note", "error")
 EXAMPLES = ("give a London postcode (e.g. 'SE1 7SG' or 'SE1'), 'latitude,longitude' (e.g. '51.5034,-0.1195') "
             "or 'easting,northing' (e.g. '530450,179050')")
 
@@ -42,9 +44,10 @@ class Location:
     longitude: float
     postcode_district: str | None
     borough: str | None
-    precision: str  # 'point' or 'postcode district centroid'
+    precision: str  # 'point' (coordinates), 'postcode' (a postcode's point) or 'postcode district centroid'
     text: str
     note: str = ""  # how the text was read, when the reader had to interpret it
+    uncertainty_m: float = 0.0  # how far the true place may be from this point (90% of a district's postcodes)
 
 
 # ---- London's 1-km cells, looked up for many points at once ----------------------------------------
@@ -79,6 +82,26 @@ def london_cells_of(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
     table = cell_table().keys
     where = np.clip(np.searchsorted(table, keys), 0, len(table) - 1)
     return np.where(located & (table[where] == keys), where, -1)
+
+
+def _borough_names_at(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+    """Return the borough (as the LFB records spell it) each point lies in, by the boundary polygons (None outside)."""
+    from lfb.data.reference import boroughs
+    from lfb.geo.layers import borough_codes_at
+
+    names = dict(zip(boroughs().gss_code, boroughs().lfb_name))
+    return np.array([names.get(code) if code else None for code in borough_codes_at(latitude, longitude)],
+                    dtype=object)
+
+
+def in_greater_london(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+    """Return, for each WGS84 point, whether it is in Greater London (a London 1-km cell, or a borough's boundary)."""
+    lat, lon = np.atleast_1d(np.asarray(latitude, float)), np.atleast_1d(np.asarray(longitude, float))
+    inside = london_cells_of(lat, lon) >= 0
+    edge = np.flatnonzero(~inside & np.isfinite(lat) & np.isfinite(lon))
+    if len(edge):
+        inside[edge] = _borough_names_at(lat[edge], lon[edge]) != None  # noqa: E711 - elementwise
+    return inside
 
 
 # ---- reading texts -----------------------------------------------------------------------------------
@@ -123,18 +146,22 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=1)
-def _districts() -> dict[str, tuple[float, float, str | None]]:
-    """Return latitude, longitude and borough of each London postcode district's centroid."""
+def _districts() -> dict[str, tuple[float, float, str | None, float]]:
+    """Return latitude, longitude, borough and spread (90% of its postcodes within, m) of each London district."""
     table = postcode_districts()
-    return {d: (float(a), float(b), c if isinstance(c, str) else None)
-            for d, a, b, c in zip(table.index, table.latitude, table.longitude, table.borough_name)}
+    spread = table["spread_p90_m"] if "spread_p90_m" in table else pd.Series(np.nan, index=table.index)
+    return {d: (float(a), float(b), c if isinstance(c, str) else None,
+                float(r) if np.isfinite(r) and r > 0 else DEFAULT_DISTRICT_SPREAD_M)
+            for d, a, b, c, r in zip(table.index, table.latitude, table.longitude, table.borough_name,
+                                     spread.to_numpy(float))}
 
 
 def _empty(n: int) -> dict[str, np.ndarray]:
     """Return the result columns for `n` texts, nothing located yet."""
     return {"latitude": np.full(n, np.nan), "longitude": np.full(n, np.nan),
             "postcode_district": np.full(n, None, dtype=object), "borough": np.full(n, None, dtype=object),
-            "precision": np.full(n, "", dtype=object), "note": np.full(n, "", dtype=object),
+            "precision": np.full(n, "", dtype=object), "uncertainty_m": np.full(n, np.nan),
+            "note": np.full(n, "", dtype=object),
             "error": np.full(n, "", dtype=object)}
 
 
@@ -153,20 +180,27 @@ def _locate_pairs(out: dict[str, np.ndarray], rows: np.ndarray, texts: np.ndarra
                   b: np.ndarray) -> None:
     """Locate 'lat,lon' and 'easting,northing' pairs; a pair that is in London only when swapped is read swapped."""
     lat, lon, meaningful = _as_points(a, b)
-    cell = london_cells_of(lat, lon)
     swapped = np.zeros(len(rows), dtype=bool)
-    outside = np.flatnonzero(cell < 0)
+    outside = np.flatnonzero(~in_greater_london(lat, lon))
     if len(outside):
         s_lat, s_lon, _ = _as_points(b[outside], a[outside])
-        s_cell = london_cells_of(s_lat, s_lon)
-        hit = outside[s_cell >= 0]
+        s_ok = in_greater_london(s_lat, s_lon)
+        hit = outside[s_ok]
         swapped[hit] = True
-        lat[hit], lon[hit], cell[hit] = s_lat[s_cell >= 0], s_lon[s_cell >= 0], s_cell[s_cell >= 0]
-    ok = cell >= 0
+        lat[hit], lon[hit] = s_lat[s_ok], s_lon[s_ok]
+    cell = london_cells_of(lat, lon)
     _keys, district, borough, _ground = cell_table()
+    in_cell = cell >= 0
+    out["postcode_district"][rows[in_cell]] = district[cell[in_cell]]
+    out["borough"][rows[in_cell]] = borough[cell[in_cell]]
+    edge = np.flatnonzero(~in_cell & np.isfinite(lat) & np.isfinite(lon))  # London's edge, outside the cell grid
+    if len(edge):
+        out["borough"][rows[edge]] = _borough_names_at(lat[edge], lon[edge])
+    ok = in_cell.copy()
+    ok[edge] = out["borough"][rows[edge]] != None  # noqa: E711 - elementwise
     out["latitude"][rows[ok]], out["longitude"][rows[ok]] = lat[ok], lon[ok]
-    out["postcode_district"][rows[ok]], out["borough"][rows[ok]] = district[cell[ok]], borough[cell[ok]]
     out["precision"][rows[ok]] = POINT
+    out["uncertainty_m"][rows[ok]] = 0.0
     for i in np.flatnonzero(swapped):
         first, second = ("longitude", "latitude") if abs(b[i]) <= 90 else ("northing", "easting")
         out["note"][rows[i]] = (f"location {texts[i]!r} read {first} first, as {second} {b[i]:g}, {first} "
@@ -178,18 +212,46 @@ def _locate_pairs(out: dict[str, np.ndarray], rows: np.ndarray, texts: np.ndarra
 
 
 def _locate_postcodes(out: dict[str, np.ndarray], rows: np.ndarray, outward: np.ndarray, inward: np.ndarray) -> None:
-    """Locate postcodes at the centroid of their district (a full postcode gets a note saying so)."""
+    """Locate full postcodes at their own point (terminated ones too, with a note); a district alone, or a full
+    postcode the table does not hold, at the centre of its district, with a note and the district's spread."""
+    from lfb.geo.postcodes import lookup_postcodes
+
+    full = np.flatnonzero(inward != "")
+    found = np.zeros(len(rows), dtype=bool)
+    if len(full):
+        hits = lookup_postcodes([f"{o} {i}" for o, i in zip(outward[full], inward[full])])
+        hit = hits["found"].to_numpy(bool)
+        at, target = full[hit], rows[full[hit]]
+        found[at] = True
+        out["latitude"][target] = hits["latitude"].to_numpy(float)[hit]
+        out["longitude"][target] = hits["longitude"].to_numpy(float)[hit]
+        out["postcode_district"][target] = hits["district"].to_numpy(object)[hit]
+        out["borough"][target] = hits["borough"].to_numpy(object)[hit]
+        out["precision"][target], out["uncertainty_m"][target] = POSTCODE_POINT, POSTCODE_UNCERTAINTY_M
+        terminated = hit & ~hits["in_use"].fillna(True).to_numpy(bool)
+        for row, postcode in zip(rows[full[terminated]], hits["postcode"].to_numpy(object)[terminated]):
+            out["note"][row] = (f"postcode {postcode} is terminated (no longer in use): located where it was; "
+                                "check the address")
     districts = _districts()
-    for row, district, rest in zip(rows, outward, inward):
-        found = districts.get(district)
-        if found is None:
-            out["error"][row] = f"postcode district {district} is not a London district known to the LFB data"
+    for k in np.flatnonzero(~found):
+        row, district, rest = rows[k], outward[k], inward[k]
+        known = districts.get(district)
+        if known is None:
+            shown = f"postcode {district} {rest}" if rest else f"postcode district {district}"
+            out["error"][row] = (f"{shown} is not in Greater London (the LFB covers the 33 London boroughs): give a "
+                                 "London postcode, or the place as 'latitude,longitude'")
             continue
-        out["latitude"][row], out["longitude"][row], out["borough"][row] = found
+        lat, lon, borough, spread = known
+        out["latitude"][row], out["longitude"][row], out["borough"][row] = lat, lon, borough
         out["postcode_district"][row], out["precision"][row] = district, DISTRICT_CENTROID
+        out["uncertainty_m"][row] = spread
         if rest:
-            out["note"][row] = (f"postcode {district} {rest} taken as the centre of its district {district} "
-                                "(full postcodes are located at district level)")
+            out["note"][row] = (f"postcode {district} {rest} is not in the postcode table (new, or mistyped?): "
+                                f"located at the centre of its district {district}, which can be up to "
+                                f"{spread / 1000:.1f} km from the address")
+        else:
+            out["note"][row] = (f"{district} is a whole postcode district: located at its centre, which can be up to "
+                                f"{spread / 1000:.1f} km from the address; a full postcode is more precise")
 
 
 def _read(texts: np.ndarray) -> dict[str, np.ndarray]:
@@ -223,4 +285,4 @@ def parse_location(text: str) -> Location:
     if row["error"]:
         raise LocationError(row["error"])
     return Location(float(row["latitude"]), float(row["longitude"]), row["postcode_district"], row["borough"],
-                    row["precision"], texts[0], row["note"])
+                    row["precision"], texts[0], row["note"], float(row["uncertainty_m"]))

@@ -13,7 +13,7 @@ import sqlite_utils
 
 from lfb.config import Settings
 from lfb.model.features import MISSING_CATEGORY, REQUEST_COLUMNS, feature_arrays, stations_by_distance
-from lfb.geo.location import Location, london_cells_of, parse_location, parse_locations
+from lfb.geo.location import Location, in_greater_london, parse_location, parse_locations
 from lfb.model.csvrows import write_rows
 from lfb.model.estimator import ResponseModel
 from lfb.model.times import TimeError, parse_time, parse_times
@@ -177,8 +177,6 @@ class Predictor:
         where = location if isinstance(location, Location) else parse_location(location)
         if where.note:
             notes.append(where.note)
-        elif where.precision != "point":
-            notes.append(f"location taken as the centre of postcode district {where.postcode_district}")
         moment = self._moment(when)
         checked = self._type_values({"incident_group": incident_group, **types}, notes)
         if row.station_code not in self.categories.get("station_code", {row.station_code}):
@@ -440,7 +438,7 @@ def _place_errors(latitude: pd.Series, longitude: pd.Series, unread: np.ndarray)
     lat, lon = latitude.to_numpy(float), longitude.to_numpy(float)
     located = np.isfinite(lat) & np.isfinite(lon)
     outside = np.zeros(len(lat), bool)
-    outside[located] = london_cells_of(lat[located], lon[located]) < 0
+    outside[located] = ~in_greater_london(lat[located], lon[located])
     return join_messages(_where(~unread & ~located, "no readable location", latitude.index),
                          _where(outside, "location not in Greater London", latitude.index))
 

@@ -7,8 +7,10 @@ from lfb.geo.location import LocationError, parse_location
 def test_postcode_and_district():
     full, district = parse_location("se1 7sg"), parse_location("SE1")
     assert full.postcode_district == district.postcode_district == "SE1"
-    assert full.precision == "postcode district centroid" and full.borough
-    assert 51.4 < full.latitude < 51.6
+    assert full.precision == "postcode" and full.borough and full.uncertainty_m <= 100
+    assert district.precision == "postcode district centroid" and district.uncertainty_m > 500
+    assert "whole postcode district" in district.note and f"{district.uncertainty_m / 1000:.1f} km" in district.note
+    assert 51.4 < full.latitude < 51.6 and (full.latitude, full.longitude) != (district.latitude, district.longitude)
 
 
 def test_lat_lon_and_easting_northing():
@@ -21,7 +23,8 @@ def test_lat_lon_and_easting_northing():
 @pytest.mark.parametrize(("text", "message"), [
     ("52.2,0.12", "not in Greater London"),           # Cambridge
     ("450000,200000", "not in Greater London"),       # Oxfordshire, on the grid
-    ("CB2 1TN", "not a London district"),
+    ("CB2 1TN", "postcode CB2 1TN is not in Greater London"),
+    ("CB2", "postcode district CB2 is not in Greater London"),
     ("behind the bakery", "cannot read location"),
     ("123,456789999", "neither latitude"),
 ])
@@ -43,12 +46,39 @@ def test_a_swapped_grid_reference_is_read_swapped_and_says_so():
 
 
 @pytest.mark.parametrize("text", ["SE1 7PB", "se17pb", " SE1  7PB "])
-def test_a_full_postcode_is_located_at_its_district_with_a_note(text):
-    where = parse_location(text)
-    assert where.postcode_district == "SE1" and where.precision == "postcode district centroid"
-    assert where.note == "postcode SE1 7PB taken as the centre of its district SE1 (full postcodes are located at " \
-                         "district level)"
-    assert parse_location("SE1").note == ""
+def test_a_full_postcode_is_located_at_its_own_point(text):
+    from lfb.geo.postcodes import lookup_postcode
+
+    where, known = parse_location(text), lookup_postcode("SE1 7PB")
+    assert where.precision == "postcode" and where.note == "" and where.postcode_district == "SE1"
+    assert (where.latitude, where.longitude) == (known.latitude, known.longitude)
+
+
+def test_a_terminated_postcode_still_resolves_with_a_note():
+    from lfb.geo.postcodes import postcode_table
+
+    table = postcode_table()
+    gone = table[~table.in_use].iloc[0]
+    where = parse_location(gone.postcode)
+    assert (where.latitude, where.longitude) == (gone.latitude, gone.longitude)
+    assert "terminated" in where.note and "check the address" in where.note
+
+
+def test_an_unknown_full_postcode_falls_back_to_its_district_naming_the_fallback():
+    where, district = parse_location("SE1 9ZZ"), parse_location("SE1")
+    assert where.precision == "postcode district centroid" and where.uncertainty_m == district.uncertainty_m
+    assert (where.latitude, where.longitude) == (district.latitude, district.longitude)
+    assert "SE1 9ZZ is not in the postcode table" in where.note and "centre of its district SE1" in where.note
+
+
+def test_a_london_postcode_at_the_edge_of_the_cell_grid_is_in_london():
+    from lfb.geo.location import london_cells_of
+    from lfb.geo.postcodes import postcode_table
+
+    table = postcode_table()
+    edge = table[london_cells_of(table.latitude.to_numpy(), table.longitude.to_numpy()) < 0].iloc[0]
+    assert parse_location(edge.postcode).borough == edge.borough
+    assert parse_location(f"{edge.latitude},{edge.longitude}").borough == edge.borough
 
 
 def test_many_locations_are_read_at_once_in_order_like_one():
@@ -58,7 +88,7 @@ def test_many_locations_are_read_at_once_in_order_like_one():
              "behind the bakery", "", None, "123,456789999"] * 7  # 77 texts: Arrow's regex engine
     table = parse_locations(texts)
     assert len(table) == 77 and list(table.columns) == ["latitude", "longitude", "postcode_district", "borough",
-                                                         "precision", "note", "error"]
+                                                         "precision", "uncertainty_m", "note", "error"]
     assert table.error.iloc[:5].tolist() == [""] * 5
     assert table.error.iloc[8] == table.error.iloc[9] == "no location given"
     for i, text in enumerate(texts[:11]):

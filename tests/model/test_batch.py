@@ -64,8 +64,8 @@ def test_empty_optional_columns_are_missing_not_unseen(predictor, tmp_path):
     result, out = _run(predictor, tmp_path, "station,location,time,incident_group,stop_code,property_type\n"
                                             f"A21,W2,{WHEN},Fire,,\n"
                                             f"A21,W2,{WHEN},Fire,Spaceship,\n")
-    assert result["estimated"] == 2 and out.notes.tolist() == ["", "stop_code 'Spaceship' not seen in training: "
-                                                                    "estimated without it"]
+    assert result["estimated"] == 2 and "not seen in training" not in out.notes[0]
+    assert out.notes[1].endswith("stop_code 'Spaceship' not seen in training: estimated without it")
 
 
 def test_full_postcodes_are_looked_up_with_a_note(predictor, tmp_path):
@@ -73,9 +73,8 @@ def test_full_postcodes_are_looked_up_with_a_note(predictor, tmp_path):
                                             f"A21,SE1 7PB,{WHEN},Fire\n"
                                             f"A21,se17pb,{WHEN},Fire\n"
                                             f"A21,SE1,{WHEN},Fire\n")
-    assert result["estimated"] == 3 and out.median_s.nunique() == 1
-    note = "postcode SE1 7PB taken as the centre of its district SE1 (full postcodes are located at district level)"
-    assert out.notes.tolist() == [note, note, ""]
+    assert result["estimated"] == 3 and out.median_s[0] == out.median_s[1]  # the postcode's own point, any spelling
+    assert out.notes.fillna("").tolist()[:2] == ["", ""] and "SE1 is a whole postcode district" in out.notes[2]
 
 
 def test_times_are_read_day_first_and_groups_and_stations_in_any_case(predictor, tmp_path):

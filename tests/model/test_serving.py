@@ -46,7 +46,7 @@ def test_bad_requests_get_clear_errors(predictor, kwargs, error, message):
 def test_unknown_type_details_fall_back_explicitly(predictor):
     e = predictor.predict_one("A21", "W2", WHEN, "Fire", property_type="Spaceship hangar")
     assert any("was not seen in training" in n for n in e.notes)
-    assert any("centre of postcode district W2" in n for n in e.notes)
+    assert any("W2 is a whole postcode district" in n for n in e.notes)
 
 
 def test_rank_stations_orders_by_estimate(predictor):

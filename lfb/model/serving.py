@@ -13,13 +13,14 @@ import sqlite_utils
 
 from lfb.config import Settings
 from lfb.model.features import MISSING_CATEGORY, REQUEST_COLUMNS, feature_arrays, stations_by_distance
-from lfb.geo.location import Location, in_greater_london, parse_location, parse_locations
+from lfb.geo.location import DISTRICT_CENTROID, Location, in_greater_london, parse_location, parse_locations
 from lfb.model.csvrows import write_rows
 from lfb.model.estimator import ResponseModel
 from lfb.model.times import TimeError, parse_time, parse_times
 from lfb.data.reference import UnknownStation, resolve_station, station_codes_by_name, stations
 from lfb.model.registry import ModelFileError, NoChampion, NothingServes, load_registered, load_serving
-from lfb.model.flag import driver_index, served_flags
+from lfb.model.flag import LATE_S, driver_index, served_flags
+from lfb.model.spread import MIN_POINTS, Mixture, district_points, mixture
 
 OPTIONAL_TYPES = ("stop_code", "special_service_type", "property_category", "property_type", "address_qualifier")
 PAST_LIMIT_DAYS, FUTURE_LIMIT_DAYS = 365, 730
@@ -166,6 +167,37 @@ class Predictor:
         self.check_time(moment, "now" if isinstance(when, str) and when.strip().lower() == "now" else "")
         return moment
 
+    def _over_district(self, one: dict[str, Any], where: Location, codes: list[str]) -> list[Mixture] | None:
+        """Return, per station, the estimates mixed over the district's postcodes (None when the place is a point)."""
+        if where.precision != DISTRICT_CENTROID or not where.postcode_district:
+            return None
+        lat, lon = district_points(where.postcode_district)
+        n, k = len(lat), len(codes)
+        if n < MIN_POINTS:
+            return None
+        requests = {name: [value] * (n * k) for name, value in one.items()}
+        requests |= {"station_code": np.repeat(np.asarray(codes, dtype=object), n), "latitude": np.tile(lat, k),
+                     "longitude": np.tile(lon, k)}
+        prediction = self.model.predict(feature_arrays(requests))
+        return [mixture(prediction.median[i * n:(i + 1) * n], prediction.p90[i * n:(i + 1) * n], LATE_S)
+                for i in range(k)]
+
+    def _widen(self, estimate: Estimate, spread: Mixture, where: Location) -> Estimate:
+        """Return the estimate for a place known only to its district: the mixture over the district's postcodes."""
+        centre_p90 = estimate.p90_s
+        estimate.median_s, estimate.p90_s = round(spread.median_s, 1), round(max(spread.p90_s, centre_p90), 1)
+        estimate.p_over_360, estimate.p_late = round(spread.p_over_360, 4), round(spread.p_late, 4)
+        threshold = (self.flag_rule or {}).get("threshold")
+        if not estimate.flag and threshold is not None and estimate.p_late >= threshold:
+            estimate.flag = True
+            estimate.flag_reason = (
+                f"the place is known only to its postcode district {where.postcode_district}, whose addresses lie up "
+                f"to {where.uncertainty_m / 1000:.1f} km from its centre: {estimate.p_late:.0%} chance of arriving "
+                "over a minute later than the estimate; a full postcode narrows it")
+        estimate.notes.append(f"estimated over {spread.points} postcodes spread through {where.postcode_district}: "
+                              f"P90 {estimate.p90_s:.0f} s (at the district centre alone it would be {centre_p90:.0f} s)")
+        return estimate
+
     def predict_one(self, station: str, location: str | Location, when: str | dt.datetime, incident_group: str,
                     home_station: bool | None = True, **types: str | None) -> Estimate:
         """Estimate the attendance time of one pump from `station` to `location` at `when`."""
@@ -181,11 +213,44 @@ class Predictor:
         checked = self._type_values({"incident_group": incident_group, **types}, notes)
         if row.station_code not in self.categories.get("station_code", {row.station_code}):
             notes.append(f"station {row.station_code} was not seen in training: the estimate leans on distance")
-        request = {k: [v] for k, v in self._request(row, where, moment, checked, home_station).items()}
-        out = {k: v[0] for k, v in self.estimate_arrays(request).items()}
-        return Estimate(row.station_code, row.station_name, float(out["median_s"]), float(out["p90_s"]),
-                        float(out["p_over_360"]), float(out["distance_m"]), bool(out["flag"]), str(out["flag_reason"]),
-                        notes, self.version, bool(self.metadata.get("is_demo")), float(out["p_late"]))
+        one = self._request(row, where, moment, checked, home_station)
+        out = {k: v[0] for k, v in self.estimate_arrays({k: [v] for k, v in one.items()}).items()}
+        estimate = Estimate(row.station_code, row.station_name, float(out["median_s"]), float(out["p90_s"]),
+                            float(out["p_over_360"]), float(out["distance_m"]), bool(out["flag"]),
+                            str(out["flag_reason"]), notes, self.version, bool(self.metadata.get("is_demo")),
+                            float(out["p_late"]))
+        spread = self._over_district(one, where, [row.station_code])
+        return self._widen(estimate, spread[0], where) if spread else estimate
+
+    def day_profile(self, station: str, location: str | Location, when: str | dt.datetime, incident_group: str,
+                    home_station: bool | None = True, **types: str | None) -> pd.DataFrame:
+        """Return the same request's median and P90 at every hour of its day (columns hour, median_s, p90_s)."""
+        try:
+            row = resolve_station(station)
+        except UnknownStation as exc:
+            raise RequestError(str(exc)) from None
+        where = location if isinstance(location, Location) else parse_location(location)
+        day = self._moment(when).normalize()
+        checked = self._type_values({"incident_group": incident_group, **types}, [])
+        hours = [day + pd.Timedelta(hours=h) for h in range(24)]
+        answers = []
+        for moment in hours:
+            one = self._request(row, where, moment, checked, home_station)
+            spread = self._over_district(one, where, [row.station_code])
+            if spread:
+                answers.append((spread[0].median_s, max(spread[0].p90_s, 0.0)))
+            else:
+                answers.append(None)
+        plain = [i for i, a in enumerate(answers) if a is None]
+        if plain:
+            requests = {k: [v] * len(plain) for k, v in self._request(row, where, hours[0], checked,
+                                                                       home_station).items()}
+            requests["when"] = [hours[i] for i in plain]
+            prediction = self.model.predict(feature_arrays(requests))
+            for j, i in enumerate(plain):
+                answers[i] = (float(prediction.median[j]), float(prediction.p90[j]))
+        return pd.DataFrame({"hour": range(24), "median_s": np.round([a[0] for a in answers], 1),
+                             "p90_s": np.round([a[1] for a in answers], 1)})
 
     def rank_stations(self, location: str | Location, when: str | dt.datetime, incident_group: str,
                       nearest: int = 10, home_station: bool | None = True, **types: str | None) -> list[Estimate]:
@@ -204,6 +269,9 @@ class Predictor:
                             float(t["distance_m"][i]), bool(t["flag"][i]), str(t["flag_reason"][i]), list(notes),
                             self.version, demo, float(t["p_late"][i]))
                    for i, (code, name) in enumerate(zip(chosen.station_code, chosen.station_name))]
+        spreads = self._over_district(one, where, chosen.station_code.tolist())
+        if spreads:
+            answers = [self._widen(e, m, where) for e, m in zip(answers, spreads)]
         return sorted(answers, key=lambda e: e.median_s)
 
 

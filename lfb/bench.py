@@ -99,7 +99,6 @@ def _percentiles_ms(samples: list[float]) -> tuple[float, float]:
 def bench_model(*, incidents_per_year: int = 135_000, seed: int = 7, progress: Any = None,
                 keep: Path | None = None) -> dict:
     """Generate 3 London-scale demo years, train, and time single predictions, station ranking and batches."""
-    import dataclasses
 
     import numpy as np
 

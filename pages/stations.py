@@ -18,19 +18,16 @@ from lfb.data.reference import stations
 from lfb.data.store import Store
 from lfb.geo.layers import cell_squares
 from lfb.model import coverage as cov
-from lfb.model.registry import champion
-from lfb.model.serving import NoModel, Predictor, RequestError
+from lfb.model.serving import Predictor, RequestError
 from lfb.model.station_errors import flag_in_service, with_errors
 from lfb.service import jobs
 from ui import maps
 from ui.navigation import page_guard
+from ui.resources import serving_model
 from ui.selection import SharedSelection
 
 ALL_GROUPS = "All incident groups"
 UNAVAILABLE = (0, 90, 200)  # the ring on a station made unavailable
-NO_MODEL = ("No model in service yet: train one with `python -m lfb train` (or `python -m lfb setup`, which trains "
-            "one when none can serve). The model's errors and London's coverage appear here once one serves.")
-
 
 @dataclass(frozen=True)
 class Measure:
@@ -106,36 +103,6 @@ def _distribution(db_path: str, code: str, flt: station_stats.StatsFilter) -> np
         return station_stats.attendance_seconds(db, code, flt)
     finally:
         db.close()
-
-
-def _champion(db_path: str) -> str | None:
-    """Return the champion version (a quick look-up, not cached: a promotion shows at once)."""
-    db = _open()
-    try:
-        return champion(db)
-    finally:
-        db.close()
-
-
-@st.cache_resource(max_entries=2, show_spinner="Loading the model ...")
-def _predictor(db_path: str, version: str) -> Predictor:
-    """Return the model that serves while `version` is the champion (loaded once per champion)."""
-    db = _open()
-    try:
-        return Predictor.from_registry(db, get_settings())
-    finally:
-        db.close()
-
-
-def _load_predictor(db_path: str) -> tuple[Predictor | None, str]:
-    """Return the serving model, or None and why not."""
-    version = _champion(db_path)
-    if version is None:
-        return None, NO_MODEL
-    try:
-        return _predictor(db_path, version), ""
-    except NoModel as exc:
-        return None, f"No model can serve: {exc}"
 
 
 # ---- layout ------------------------------------------------------------------------------
@@ -457,7 +424,7 @@ def main() -> None:
     settings = get_settings()
     db_path = str(settings.db_path)
     try:
-        predictor, problem = _load_predictor(db_path)
+        predictor, problem = serving_model(settings)
         _station_section(db_path, predictor, problem, note)
         _coverage_section(predictor, problem)
     except Exception as exc:  # noqa: BLE001 - the page says what went wrong instead of showing a traceback

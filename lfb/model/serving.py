@@ -158,7 +158,7 @@ class Predictor:
                 "when": when, "home_station": np.nan if home_station is None else float(home_station),
                 "borough": where.borough, "postcode_district": where.postcode_district, **types}
 
-    def _moment(self, when: str | dt.datetime | pd.Timestamp) -> pd.Timestamp:
+    def moment(self, when: str | dt.datetime | pd.Timestamp) -> pd.Timestamp:
         """Return a request's time as London local time, checked against the model's data (or raise RequestError)."""
         try:
             moment = parse_time(when)
@@ -209,7 +209,7 @@ class Predictor:
         where = location if isinstance(location, Location) else parse_location(location)
         if where.note:
             notes.append(where.note)
-        moment = self._moment(when)
+        moment = self.moment(when)
         checked = self._type_values({"incident_group": incident_group, **types}, notes)
         if row.station_code not in self.categories.get("station_code", {row.station_code}):
             notes.append(f"station {row.station_code} was not seen in training: the estimate leans on distance")
@@ -230,7 +230,7 @@ class Predictor:
         except UnknownStation as exc:
             raise RequestError(str(exc)) from None
         where = location if isinstance(location, Location) else parse_location(location)
-        day = self._moment(when).normalize()
+        day = self.moment(when).normalize()
         checked = self._type_values({"incident_group": incident_group, **types}, [])
         hours = [day + pd.Timedelta(hours=h) for h in range(24)]
         answers = []
@@ -257,7 +257,7 @@ class Predictor:
         """Estimate arrival from the `nearest` LFB stations (0 = all) to one place, soonest first."""
         where = location if isinstance(location, Location) else parse_location(location)
         notes = [where.note] if where.note else []
-        moment = self._moment(when)
+        moment = self.moment(when)
         checked = self._type_values({"incident_group": incident_group, **types}, notes)
         order = stations_by_distance(where.latitude, where.longitude)
         chosen = stations().loc[order[: nearest or len(order)]]

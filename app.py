@@ -5,6 +5,7 @@ from lfb.config import get_settings
 from ui import navigation, session, widgets
 
 st.set_page_config(page_title="LFB response times", page_icon=":material/fire_truck:", layout="wide")
+widgets.compact_layout()
 try:
     settings = get_settings()
 except ValueError as exc:  # a malformed LFB_* variable

@@ -71,11 +71,12 @@ def _form(predictor: Predictor) -> DispatchRequest | None:
 def _headline(result: Answer) -> None:
     """Show the answer: median, upper bound, chance of missing the target, the flag and what the estimate rests on."""
     e = result.chosen
-    st.subheader(f"{e.station_name} ({e.station_code}) → {result.where.text}", anchor=False)
+    st.markdown(f"#### {e.station_name} ({e.station_code}) → {result.where.text}")
     a, b, c = st.columns(3)
-    a.metric("Arrives in (median)", _clock(e.median_s), f"{e.median_s:.0f} s", delta_color="off")
-    b.metric("Upper bound (P90)", _clock(e.p90_s), f"{e.p90_s:.0f} s", delta_color="off")
-    c.metric("Chance over 6 minutes", f"{e.p_over_360:.0%}")
+    a.metric(f"Arrives in (median, {e.median_s:.0f} s)", _clock(e.median_s),
+             help="From mobilisation to arrival; half of such pumps arrive sooner, half later")
+    b.metric(f"Upper bound (P90, {e.p90_s:.0f} s)", _clock(e.p90_s), help="Nine in ten such pumps arrive before it")
+    c.metric("Chance over 6 minutes", f"{e.p_over_360:.0%}", help="The LFB target for the first pump is 6 minutes")
     if e.flag:
         st.warning(f"**This estimate is likely too low.** {e.flag_reason}", icon=":material/warning:")
     else:
@@ -133,7 +134,7 @@ def _map(result: Answer) -> pdk.Deck:
                   get_fill_color=INCIDENT_COLOUR, get_radius=200, radius_min_pixels=7, stroked=True,
                   get_line_color=[255, 255, 255], line_width_min_pixels=2),
     ]
-    view = maps.view_around([*ranking.lon, incident["lon"]], [*ranking.lat, incident["lat"]], 560, 420, 14.0)
+    view = maps.view_around([*ranking.lon, incident["lon"]], [*ranking.lat, incident["lat"]], 380, 330, 14.0)
     return maps.make_deck(layers, view, tooltip={"html": "<b>{name} ({code})</b><br/>median {label}",
                                                  "style": {"fontSize": "12px"}})
 
@@ -141,10 +142,9 @@ def _map(result: Answer) -> pdk.Deck:
 def _ranking_table(result: Answer) -> pd.DataFrame:
     """Return the nearest stations ordered by estimated arrival, as the page shows them."""
     return pd.DataFrame([{
-        "Station": f"{e.station_name} ({e.station_code})",
-        "Median": _clock(e.median_s), "P90": _clock(e.p90_s), "Over 6 min": f"{e.p_over_360:.0%}",
-        "km": round(e.distance_m / 1000, 1), "Flag": "⚠" if e.flag else "",
-        "": "◀ chosen" if e.station_code == result.chosen.station_code else "",
+        "Station": ("▶ " if e.station_code == result.chosen.station_code else "") + f"{e.station_code} {e.station_name}"
+                   + (" ⚠" if e.flag else ""),
+        "Median": _clock(e.median_s), "P90": _clock(e.p90_s), ">6 min": f"{e.p_over_360:.0%}",
     } for e in result.ranking])
 
 
@@ -182,20 +182,22 @@ def _recent(username: str) -> None:
 def _show(result: Answer) -> None:
     """Lay out an answer."""
     _headline(result)
-    left, right = st.columns([3, 2])
+    left, right = st.columns([1.1, 1])
     with left:
         st.pydeck_chart(_map(result), height=420, key="estimate_map")
         st.caption(maps.attribution())
     with right:
-        st.dataframe(_ranking_table(result), hide_index=True, width="stretch", height=390)
-        st.caption("The nearest stations, soonest first. ⚠ = likely too low.")
+        st.dataframe(_ranking_table(result), hide_index=True, width="stretch", height=390, column_config={
+            "Station": st.column_config.TextColumn(width=128),
+            **{name: st.column_config.TextColumn(width=46) for name in ("Median", "P90", ">6 min")}})
+        st.caption("The nearest stations, soonest first. ▶ = chosen, ⚠ = likely too low.")
     st.plotly_chart(_day_chart(result), config={"displayModeBar": False})
 
 
 def main() -> None:
     """Lay out the page."""
     settings = get_settings()
-    st.title("When will the pump arrive?", anchor=False)
+    st.header("When will the pump arrive?", anchor=False)
     predictor, problem = serving_model(settings)
     if predictor is None:
         show_error(problem)
@@ -203,7 +205,7 @@ def main() -> None:
     if predictor.warning:
         st.warning(predictor.warning)
     username = st.session_state.get("username") or "unknown"
-    form, out = st.columns([1, 2.2], gap="medium")
+    form, out = st.columns([0.85, 2.15], gap="medium")
     with form:
         request = _form(predictor)
     with out:

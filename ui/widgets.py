@@ -33,6 +33,16 @@ def demo_banner(settings: Settings) -> None:
         st.warning(DEMO_TEXT, icon=":material/science:")
 
 
+COMPACT_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; padding-bottom: 2rem; }
+</style>"""
+
+
+def compact_layout() -> None:
+    """Use less space above the page, so a 1366x768 screen shows the answer without scrolling."""
+    st.markdown(COMPACT_CSS, unsafe_allow_html=True)
+
+
 def show_error(message: str) -> None:
     """Show one clear line saying what went wrong and what to do (never a traceback)."""
     st.error(message, icon=":material/error:")

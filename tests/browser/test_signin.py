@@ -51,9 +51,12 @@ def nav_titles(page: Page) -> list[str]:
     return [text.strip().splitlines()[-1] for text in links]
 
 
+PAGE_HEADINGS = {"Estimate": "When will the pump arrive?"}  # pages whose heading is not their navigation title
+
+
 def heading(page: Page, text: str) -> Locator:
-    """Return the page titles (h1) with this text (a run may briefly show its predecessor's elements too)."""
-    return page.locator("h1", has_text=text)
+    """Return the page headings of the page titled `text` (a run may briefly show its predecessor's elements too)."""
+    return page.locator("h1, h2", has_text=PAGE_HEADINGS.get(text, text))
 
 
 def shown(page: Page, text: str) -> Locator:

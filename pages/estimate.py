@@ -139,6 +139,23 @@ def _map(result: Answer) -> pdk.Deck:
                                                  "style": {"fontSize": "12px"}})
 
 
+def _overview() -> pdk.Deck:
+    """Return London's stations on the map drawn before the first estimate (it also readies the browser's map
+    drawing, so the first answer's map appears at once)."""
+    where = stations()
+    lfb = where[where.is_lfb == 1]
+    data = [{"code": c, "name": n, "lat": a, "lon": b} for c, n, a, b in
+            zip(lfb.station_code, lfb.station_name, lfb.latitude, lfb.longitude)]
+    layers = [*maps.base_layers(),
+              pdk.Layer("LineLayer", [], id="route", get_source_position="from", get_target_position="to"),
+              pdk.Layer("ScatterplotLayer", data, id="stations", get_position="[lon, lat]",
+                        get_fill_color=[60, 60, 60], get_radius=300, radius_min_pixels=3, pickable=True),
+              pdk.Layer("TextLayer", data, id="labels", get_position="[lon, lat]", get_text="code", get_size=10,
+                        get_pixel_offset=[0, -12], get_color=[20, 20, 20], background=True,
+                        get_background_color=[255, 255, 255, 200])]
+    return maps.make_deck(layers, maps.london_view_state(560, 380), tooltip={"html": "<b>{name} ({code})</b>"})
+
+
 def _ranking_table(result: Answer) -> pd.DataFrame:
     """Return the nearest stations ordered by estimated arrival, as the page shows them."""
     return pd.DataFrame([{
@@ -227,6 +244,8 @@ def main() -> None:
         elif request is None:
             st.info("Fill in the location and press **Estimate** (or Enter). The station defaults to the fastest.",
                     icon=":material/info:")
+            st.pydeck_chart(_overview(), height=380, key="estimate_overview")
+            st.caption(f"The LFB's stations. {maps.attribution()}")
     _recent(username)
 
 

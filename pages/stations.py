@@ -16,6 +16,7 @@ from lfb.config import get_settings
 from lfb.data import station_stats
 from lfb.data.reference import stations
 from lfb.data.store import Store
+from lfb.geo.grid import bng_to_wgs84
 from lfb.geo.layers import cell_squares
 from lfb.model import coverage as cov
 from lfb.model.serving import Predictor, RequestError
@@ -27,6 +28,9 @@ from ui.resources import serving_model
 from ui.selection import SharedSelection
 
 ALL_GROUPS = "All incident groups"
+MAP_HEIGHT = 440
+CELL_HALF_M = 500.0  # half a grid cell: cells are drawn around their centres
+VIEWS = ("Stations", "London's coverage")  # one view at a time: each map costs the browser real work
 UNAVAILABLE = (0, 90, 200)  # the ring on a station made unavailable
 
 @dataclass(frozen=True)
@@ -108,14 +112,14 @@ def _distribution(db_path: str, code: str, flt: station_stats.StatsFilter) -> np
 # ---- layout ------------------------------------------------------------------------------
 
 def _filters(months: pd.DataFrame, groups: list[str]) -> tuple[station_stats.StatsFilter, str]:
-    """Show the filters; return the filter and the chosen measure."""
+    """Show the filters (stacked, in the side panel); return the filter and the chosen measure."""
     options = months["month"].tolist()
-    a, b, c, d = st.columns([3, 2, 1.3, 2.2])
-    first, last = a.select_slider("Period", options=options, value=(options[max(0, len(options) - 12)], options[-1]),
-                                  key="stations_period")
-    group = b.selectbox("Incident group", [ALL_GROUPS, *groups], key="stations_group")
-    first_only = c.toggle("First pump only", key="stations_first", help="Count only the first pump to arrive")
-    measure = d.selectbox("Colour and rank by", list(MEASURES), key="stations_measure")
+    first, last = st.select_slider("Period", options=options,
+                                   value=(options[max(0, len(options) - 12)], options[-1]), key="stations_period")
+    a, b = st.columns([1.2, 1])
+    group = a.selectbox("Incident group", [ALL_GROUPS, *groups], key="stations_group")
+    measure = b.selectbox("Colour and rank by", list(MEASURES), key="stations_measure")
+    first_only = st.toggle("First pump only", key="stations_first", help="Count only the first pump to arrive")
     flt = station_stats.StatsFilter(first, last, None if group == ALL_GROUPS else group, first_only,
                                     real_only=bool(months["real"].any()))
     return flt, measure
@@ -237,48 +241,54 @@ def _station_panel(table: pd.DataFrame, flt: station_stats.StatsFilter, db_path:
         st.info("No pump attendances of this station in the chosen period and group.")
 
 
-def _station_section(db_path: str, predictor: Predictor | None, model_problem: str, note: Any) -> None:
-    """Show the station map, the selected station and the ranking."""
+def _station_section(db_path: str, predictor: Predictor | None, model_problem: str, note: Any, left: Any,
+                     right: Any) -> None:
+    """Show the station map (left), the filters and the selected station (right), then the ranking."""
     months = _months(db_path)
     if months.empty:
-        st.error("The store holds no pump attendances yet: load the demo data with `python -m lfb setup`, or real "
-                 "records with `python -m lfb ingest FILE` (or `python -m lfb fetch`).")
+        left.error("The store holds no pump attendances yet: load the demo data with `python -m lfb setup`, or real "
+                   "records with `python -m lfb ingest FILE` (or `python -m lfb fetch`).")
         return
     if not months["real"].any():
         note.warning("**DEMO data**: these figures come from synthetic demo records, not real LFB records.")
-    flt, measure_name = _filters(months, _groups(db_path))
+    with right:
+        flt, measure_name = _filters(months, _groups(db_path))
     measure = MEASURES[measure_name]
     table = with_errors(_summary(db_path, flt), predictor.metadata if predictor else None)
-    if measure.needs_model and predictor is None:
-        st.error(model_problem)
-    elif measure.needs_model and table[measure.column].isna().all():
-        st.info(f"Model {predictor.version}'s test report holds no {measure_name.lower()} for any station (a station "
-                "needs 20 test pumps; bias is reported by models trained since the station map came): retrain with "
-                "`python -m lfb train`.")
     ranked = _ranked(table, measure)
     sel = SharedSelection(st.session_state, "stations")
     sel.default(ranked["station_code"].iloc[0])
-    left, right = st.columns([3, 2], gap="medium")
     with left:
         _station_map(table, measure_name, flt, predictor, sel)
     with right:
+        if measure.needs_model and predictor is None:
+            st.error(model_problem)
+        elif measure.needs_model and table[measure.column].isna().all():
+            st.info(f"Model {predictor.version}'s test report holds no {measure_name.lower()} for any station (a "
+                    "station needs 20 test pumps; bias is reported by models trained since the station map came): "
+                    "retrain with `python -m lfb train`.")
         _station_panel(table, flt, db_path, sel)
-    left, right = st.columns([3, 2], gap="medium")
-    with left:
+    below_left, below_right = st.columns([3, 2], gap="medium")
+    with below_left:
         _table(ranked, sel)
-    with right:
+    with below_right:
         st.plotly_chart(_ranking_chart(ranked, measure_name, sel.selected), width="stretch", key="stations_ranking")
+
+
+def _draw_map(deck: pdk.Deck, sel: SharedSelection) -> None:
+    """Draw the page's one map: the same element in both views, so switching views only changes its layers."""
+    key = sel.map_key("stations")
+    st.pydeck_chart(deck, key=key, on_select=lambda: sel.on_map(key, "stations"), selection_mode="single-object",
+                    height=MAP_HEIGHT)
 
 
 def _station_map(table: pd.DataFrame, measure_name: str, flt: station_stats.StatsFilter, predictor: Predictor | None,
                  sel: SharedSelection) -> None:
     """Show the stations on the map (a click selects one), the legend, what the figures cover and the sources."""
     measure = MEASURES[measure_name]
-    key = sel.map_key("stations")
     deck = maps.make_deck(maps.base_layers() + _station_layers(table, measure, sel.selected),
-                          view=maps.london_view_state(620, 440), tooltip=STATION_TIP)
-    st.pydeck_chart(deck, key=key, on_select=lambda: sel.on_map(key, "stations"), selection_mode="single-object",
-                    height=440)
+                          view=maps.london_view_state(620, MAP_HEIGHT), tooltip=STATION_TIP)
+    _draw_map(deck, sel)
     active, why = flag_in_service(predictor.metadata) if predictor else (False, "")
     ring = ("flagged by the model's rule" + ("" if active else " (flag not in service)")
             if table["flagged"].any() else "")
@@ -294,13 +304,19 @@ def _station_map(table: pd.DataFrame, measure_name: str, flt: station_stats.Stat
 
 def _cell_layer(cells: pd.DataFrame, colours: np.ndarray, alpha: np.ndarray, outline: np.ndarray,
                 tips: list[str], layer_id: str) -> pdk.Layer:
-    """Return the 1-km cells as squares with a colour, an opacity, a dark edge where `outline`, and a tooltip."""
-    squares = cell_squares(cells["easting"], cells["northing"])[:, :4].tolist()  # deck.gl closes each ring
+    """Return the 1-km cells as squares with a colour, an opacity, a dark edge where `outline`, and a tooltip.
+
+    Drawn as flat square columns (one instance per cell): far cheaper for the browser than 1,728 polygons.
+    """
+    lat, lon = bng_to_wgs84(cells["easting"].to_numpy(float) + CELL_HALF_M, cells["northing"].to_numpy(float)
+                            + CELL_HALF_M)
     fills = np.column_stack([colours, alpha]).tolist()
-    lines = [[50, 0, 40, 150] if o else [0, 0, 0, 0] for o in outline]
-    data = [{"polygon": p, "fill": f, "line": ln, "tip": t} for p, f, ln, t in zip(squares, fills, lines, tips)]
-    return pdk.Layer("PolygonLayer", data, id=layer_id, pickable=True, get_polygon="polygon", get_fill_color="fill",
-                     get_line_color="line", stroked=True, line_width_min_pixels=0.6, get_line_width=0)
+    lines = [[50, 0, 40, 170] if o else [0, 0, 0, 0] for o in outline]
+    data = [{"lon": round(float(a), 5), "lat": round(float(b), 5), "fill": f, "line": ln, "tip": t}
+            for a, b, f, ln, t in zip(lon, lat, fills, lines, tips)]
+    return pdk.Layer("ColumnLayer", data, id=layer_id, pickable=True, get_position=["lon", "lat"], disk_resolution=4,
+                     angle=45, radius=CELL_HALF_M * 2 ** 0.5, extruded=False, filled=True, stroked=True,
+                     get_fill_color="fill", get_line_color="line", line_width_min_pixels=0.8, get_line_width=0)
 
 
 def _context_stations(removed: str | None = None) -> list[pdk.Layer]:
@@ -323,53 +339,58 @@ def _coverage_form(predictor: Predictor, names: dict[str, str]) -> tuple[int, in
     """Show the coverage pickers in one form (nothing is computed until it is applied)."""
     groups = sorted(predictor.categories.get("incident_group", []))
     with st.form("stations_coverage_form", border=False):
-        a, b, c, d, e = st.columns([2, 1.6, 1.6, 2.6, 1])
-        hour = a.select_slider("Hour", options=list(range(24)), value=17, format_func=lambda h: f"{h:02d}:00",
-                               key="coverage_hour")
-        weekday = b.selectbox("Weekday", range(7), index=2, format_func=lambda i: cov.WEEKDAYS[i],
+        hour = st.select_slider("Hour", options=list(range(24)), value=17, format_func=lambda h: f"{h:02d}:00",
+                                key="coverage_hour")
+        a, b = st.columns(2)
+        weekday = a.selectbox("Weekday", range(7), index=2, format_func=lambda i: cov.WEEKDAYS[i],
                               key="coverage_weekday")
-        group = c.selectbox("Incident group", groups, index=groups.index("Fire") if "Fire" in groups else 0,
+        group = b.selectbox("Incident group", groups, index=groups.index("Fire") if "Fire" in groups else 0,
                             key="coverage_group")
         options = [""] + sorted(names, key=lambda code: names[code])
-        removed = d.selectbox("Station made unavailable", options, key="coverage_removed",
+        c, d = st.columns([3, 1], vertical_alignment="bottom")
+        removed = c.selectbox("Station made unavailable", options, key="coverage_removed",
                               format_func=lambda code: "(none: pick one for the what-if)" if not code
                               else f"{names[code]} ({code})")
-        e.form_submit_button("Show", width="stretch")
+        d.form_submit_button("Show", width="stretch")
     return int(hour), int(weekday), str(group), removed or None
 
 
-def _coverage_section(predictor: Predictor | None, model_problem: str) -> None:
-    """Show London's coverage at a chosen hour and weekday, and what changes without one station."""
-    st.subheader("London's coverage")
+def _coverage_section(predictor: Predictor | None, model_problem: str, left: Any, right: Any) -> None:
+    """Show London's coverage at a chosen hour and weekday, and what changes without one station, on the one map."""
     if predictor is None:
-        st.error(model_problem)
+        left.error(model_problem)
         return
     st_ = stations()
     names = st_.loc[st_["is_lfb"] == 1, "station_name"].to_dict()
-    hour, weekday, group, removed = _coverage_form(predictor, names)
+    with right:
+        hour, weekday, group, removed = _coverage_form(predictor, names)
     try:
         base = cov.coverage(predictor, hour, weekday, group)
         change = cov.what_if(predictor, removed, hour, weekday, group) if removed else None
     except RequestError as exc:
-        st.error(f"Cannot estimate the coverage: {exc}")
+        left.error(f"Cannot estimate the coverage: {exc}")
         return
     s = base.summary
     demo = " (DEMO model)" if predictor.metadata.get("is_demo") else ""
-    st.markdown(f"First-pump arrival estimated by model {predictor.version}{demo} for a **{group}** call at "
-                f"**{hour:02d}:00 on an ordinary {cov.WEEKDAYS[weekday]}** ({base.when:%d %b %Y}), from the fastest "
-                f"of each 1-km cell's {base.candidates.shape[1]} nearest stations: **{s.share_cells_over:.0%}** of "
-                f"London's {s.cells:,} cells ({s.cells_over:,}) are over 6 minutes, where "
-                f"**{s.share_incidents_over:.0%}** of incidents happen (weighted by the 2023 incidents of each cell).")
-    left, right = st.columns(2, gap="medium")
-    with left:
-        _coverage_map(base, names)
     with right:
-        _what_if_panel(change, names)
-    st.caption("Estimates for a pump leaving its home station, other details of the call unknown; each cell is taken "
-               "at its centre. " + maps.attribution())
+        st.markdown(f"First-pump arrival by model {predictor.version}{demo} for a **{group}** call at "
+                    f"**{hour:02d}:00 on an ordinary {cov.WEEKDAYS[weekday]}** ({base.when:%d %b %Y}), from the "
+                    f"fastest of each 1-km cell's {base.candidates.shape[1]} nearest stations: "
+                    f"**{s.share_cells_over:.0%}** of London's {s.cells:,} cells ({s.cells_over:,}) are over 6 "
+                    f"minutes, where **{s.share_incidents_over:.0%}** of incidents happen (weighted by the 2023 "
+                    "incidents of each cell).")
+        shown = _what_if_summary(change, names)
+    sel = SharedSelection(st.session_state, "stations")
+    with left:
+        if shown:
+            _what_if_map(change, names, sel)
+        else:
+            _coverage_map(base, names, sel)
+        st.caption("Estimates for a pump leaving its home station, other details of the call unknown; each cell is "
+                   "taken at its centre. " + maps.attribution())
 
 
-def _coverage_map(base: cov.Coverage, names: dict[str, str]) -> None:
+def _coverage_map(base: cov.Coverage, names: dict[str, str], sel: SharedSelection) -> None:
     """Show every cell coloured by its first-pump estimate, cells over 6 minutes edged dark."""
     cells = base.cells
     tips = [f"{maps.minutes_text(m)} from {names.get(c, c)} ({c}), P90 {maps.minutes_text(p)}"
@@ -377,56 +398,61 @@ def _coverage_map(base: cov.Coverage, names: dict[str, str]) -> None:
     layer = _cell_layer(cells, maps.seconds_colours(cells["median_s"]), np.full(len(cells), 200),
                         cells["over_target"].to_numpy(), tips, "coverage")
     deck = maps.make_deck([maps.boroughs_layer(), layer, maps.thames(), maps.outline(), *_context_stations()],
-                          view=maps.london_view_state(500, 400), tooltip={"text": "{tip}"})
-    st.pydeck_chart(deck, height=400, key="coverage_map")
+                          view=maps.london_view_state(620, MAP_HEIGHT), tooltip={"text": "{tip}"})
+    _draw_map(deck, sel)
     st.markdown(maps.legend_html(maps.legend_items(maps.SECONDS_STOPS, maps.minutes_text),
                                  "First-pump median (dark edge: over 6 minutes)"), unsafe_allow_html=True)
 
 
-def _what_if_panel(change: cov.WhatIf | None, names: dict[str, str]) -> None:
-    """Show what London loses without one station: the cells that get slower, zoomed on them, and the summary.
-
-    The map is drawn even before a station is picked, so that picking one only changes its data.
-    """
+def _what_if_summary(change: cov.WhatIf | None, names: dict[str, str]) -> bool:
+    """Show what London loses without one station, and whether the map shows it; True when it does."""
     if change is None:
-        rows, removed = pd.DataFrame(columns=["easting", "northing", "change_s", "newly_over"]), None
-    else:
-        rows, removed = change.cells[change.cells["slower"]], change.summary.removed  # only cells that change
-    tips = [f"{maps.minutes_text(a)} → {maps.minutes_text(m)} (+{maps.minutes_text(d)}), now from "
-            f"{names.get(c, c)} ({c})" for a, m, d, c in zip(rows.get("before_s", []), rows.get("median_s", []),
-                                                                rows["change_s"], rows.get("station_code", []))]
-    layer = _cell_layer(rows, maps.ramp(rows["change_s"], maps.INCREASE_STOPS), np.full(len(rows), 230),
-                        rows["newly_over"].to_numpy(bool), tips, "what_if")
-    squares = cell_squares(rows["easting"], rows["northing"]).reshape(-1, 2)
-    view = maps.view_around(squares[:, 0], squares[:, 1], 500, 400)
-    deck = maps.make_deck([maps.boroughs_layer(), layer, maps.thames(), maps.outline(), *_context_stations(removed)],
-                          view=view, tooltip={"text": "{tip}"})
-    st.pydeck_chart(deck, height=400, key="what_if_map")
-    st.markdown(maps.legend_html(maps.legend_items(maps.INCREASE_STOPS, lambda v: f"+{maps.minutes_text(v)}"),
-                                 "Slower by (dark edge: newly over 6 minutes)", "unavailable", UNAVAILABLE),
-                unsafe_allow_html=True)
-    if change is None:
-        st.info("Pick a station made unavailable above and press **Show** to see which cells get slower.")
-        return
-    w = change.summary
+        st.info("Pick a station made unavailable and press **Show** to see which cells get slower.")
+        return False
+    w, removed = change.summary, change.summary.removed
     st.markdown(
         f"**Without {names.get(removed, removed)} ({removed})**: {w.cells_slower:,} cells get slower"
         + (f" (by {maps.minutes_text(w.mean_increase_s)} on average, at most "
            f"{maps.minutes_text(w.largest_increase_s)})" if w.cells_slower else "")
         + f"; {w.cells_newly_over:,} newly over 6 minutes; incidents in cells over 6 minutes "
           f"{w.share_incidents_over_before:.1%} → {w.share_incidents_over_after:.1%}.")
+    choice = st.radio("The map shows", ("what gets slower", "arrival times"), horizontal=True, key="coverage_shows")
+    return choice == "what gets slower"
+
+
+def _what_if_map(change: cov.WhatIf, names: dict[str, str], sel: SharedSelection) -> None:
+    """Show the cells that get slower without one station, coloured by how much, zoomed on them."""
+    rows, removed = change.cells[change.cells["slower"]], change.summary.removed  # only cells that change
+    tips = [f"{maps.minutes_text(a)} → {maps.minutes_text(m)} (+{maps.minutes_text(d)}), now from "
+            f"{names.get(c, c)} ({c})" for a, m, d, c in zip(rows.get("before_s", []), rows.get("median_s", []),
+                                                                rows["change_s"], rows.get("station_code", []))]
+    layer = _cell_layer(rows, maps.ramp(rows["change_s"], maps.INCREASE_STOPS), np.full(len(rows), 230),
+                        rows["newly_over"].to_numpy(bool), tips, "what_if")
+    squares = cell_squares(rows["easting"], rows["northing"]).reshape(-1, 2)
+    view = maps.view_around(squares[:, 0], squares[:, 1], 620, MAP_HEIGHT)
+    deck = maps.make_deck([maps.boroughs_layer(), layer, maps.thames(), maps.outline(), *_context_stations(removed)],
+                          view=view, tooltip={"text": "{tip}"})
+    _draw_map(deck, sel)
+    st.markdown(maps.legend_html(maps.legend_items(maps.INCREASE_STOPS, lambda v: f"+{maps.minutes_text(v)}"),
+                                 "Slower by (dark edge: newly over 6 minutes)", "unavailable", UNAVAILABLE),
+                unsafe_allow_html=True)
 
 
 def main() -> None:
     """Lay out the page."""
-    head, note = st.columns([1, 2], vertical_alignment="center")
+    head, switch, note = st.columns([1.1, 1.1, 1.8], vertical_alignment="center")
     head.title("Station map", anchor=False)
+    view = switch.segmented_control("Show", VIEWS, default=VIEWS[0], key="stations_view",
+                                    label_visibility="collapsed") or VIEWS[0]
     settings = get_settings()
     db_path = str(settings.db_path)
     try:
         predictor, problem = serving_model(settings)
-        _station_section(db_path, predictor, problem, note)
-        _coverage_section(predictor, problem)
+        left, right = st.columns([3, 2], gap="medium")
+        if view == VIEWS[0]:
+            _station_section(db_path, predictor, problem, note, left, right)
+        else:
+            _coverage_section(predictor, problem, left, right)
     except Exception as exc:  # noqa: BLE001 - the page says what went wrong instead of showing a traceback
         logging.getLogger(__name__).exception("station map failed")
         st.error(f"The station map could not be drawn: {exc}. If this persists, check `python -m lfb status`.")

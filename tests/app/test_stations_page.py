@@ -47,20 +47,27 @@ def page(trained, monkeypatch) -> AppTest:
     return _page(monkeypatch, settings)
 
 
+def _coverage(at: AppTest) -> AppTest:
+    """Switch the page to London's coverage."""
+    at.get("button_group")[0].set_value("London's coverage").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def test_the_page_shows_the_map_the_ranking_and_the_coverage(page):
     assert not page.error, [e.value for e in page.error]
     assert any("DEMO" in w.value for w in page.warning)
-    station_map, coverage_map, what_if_map = _decks(page)
+    (station_map,) = _decks(page)  # one view at a time
     stations = _layer(station_map, "stations")
     assert len(stations["data"]) == 102 and stations["pickable"] is True
     assert station_map["mapStyle"] == "__MAP_STYLE__"  # no tile server
     assert [layer["id"] for layer in station_map["layers"][:3]] == ["boroughs", "thames", "outline"]
-    assert len(_layer(coverage_map, "coverage")["data"]) == 1728
-    assert _layer(what_if_map, "what_if")["data"] == []  # drawn, empty until a station is made unavailable
     table = page.dataframe[0].value
     assert len(table) == 102 and table["Median s"].dropna().is_monotonic_decreasing
     assert len(page.get("plotly_chart")) == 2  # the selected station's distribution and the ranking
     assert "Borough boundaries" in "\n".join(c.value for c in page.caption)
+    (coverage_map,) = _decks(_coverage(page))  # the what-if map waits for a station to be picked
+    assert len(_layer(coverage_map, "coverage")["data"]) == 1728
     assert "over 6 minutes" in _texts(page)
 
 
@@ -98,6 +105,7 @@ def test_a_station_searched_is_selected_on_the_map_in_the_table_and_in_the_chart
 
 
 def test_the_what_if_shows_what_london_loses(page):
+    page = _coverage(page)
     assert any("Pick a station made unavailable" in i.value for i in page.info)
     page.selectbox(key="coverage_removed").set_value("A21")
     page.button[0].click().run()
@@ -105,7 +113,9 @@ def test_the_what_if_shows_what_london_loses(page):
     text = _texts(page)
     assert "**Without Paddington (A21)**" in text and "cells get slower" in text and "newly over 6 minutes" in text
     slower = int(re.search(r"\*\*: ([\d,]+) cells get slower", text).group(1).replace(",", ""))
-    assert 0 < slower == len(_layer(_decks(page)[2], "what_if")["data"])  # only the cells that get slower are drawn
+    assert 0 < slower == len(_layer(_decks(page)[0], "what_if")["data"])  # on the page's one map
+    page.radio(key="coverage_shows").set_value("arrival times").run()
+    assert len(_layer(_decks(page)[0], "coverage")["data"]) == 1728  # only the cells that get slower are drawn
 
 
 def test_without_a_model_the_page_says_how_to_get_one(trained_copy, monkeypatch):
@@ -113,15 +123,16 @@ def test_without_a_model_the_page_says_how_to_get_one(trained_copy, monkeypatch)
     db.execute("DELETE FROM aliases")  # no champion
     db.close()
     at = _page(monkeypatch, settings)
-    messages = "\n".join(e.value for e in at.error)
-    assert "python -m lfb train" in messages
     assert len(_decks(at)) == 1 and len(at.dataframe[0].value) == 102  # the records still show
     at.selectbox(key="stations_measure").set_value("Model's bias (actual − estimate)").run()
     assert not at.exception and "python -m lfb train" in "\n".join(e.value for e in at.error)
+    at = _coverage(at)
+    assert "python -m lfb train" in "\n".join(e.value for e in at.error) and not _decks(at)
 
 
 def test_an_empty_store_says_how_to_load_data(settings, monkeypatch):
     at = _page(monkeypatch, settings)
-    messages = "\n".join(e.value for e in at.error)
-    assert "python -m lfb setup" in messages and "python -m lfb train" in messages
+    assert "python -m lfb setup" in "\n".join(e.value for e in at.error)
     assert not at.get("deck_gl_json_chart")
+    at = _coverage(at)
+    assert "python -m lfb train" in "\n".join(e.value for e in at.error) and not at.get("deck_gl_json_chart")

@@ -23,6 +23,8 @@ FASTEST = "Fastest station (see the ranking)"
 NONE = "—"
 TARGET_S = 360.0
 ANSWER = "estimate_answer"
+MAP_KEY = "estimate_map"  # one map element for the overview and every answer: the browser redraws, not rebuilds
+MAP_HEIGHT = 420
 DETAIL_LABELS = {"stop_code": "Stop code", "special_service_type": "Special service type",
                  "property_category": "Property category", "property_type": "Property type"}
 CHOSEN_RING = [20, 20, 20]
@@ -153,7 +155,7 @@ def _overview() -> pdk.Deck:
               pdk.Layer("TextLayer", data, id="labels", get_position="[lon, lat]", get_text="code", get_size=10,
                         get_pixel_offset=[0, -12], get_color=[20, 20, 20], background=True,
                         get_background_color=[255, 255, 255, 200])]
-    return maps.make_deck(layers, maps.london_view_state(560, 380), tooltip={"html": "<b>{name} ({code})</b>"})
+    return maps.make_deck(layers, maps.london_view_state(380, MAP_HEIGHT), tooltip={"html": "<b>{name} ({code})</b>"})
 
 
 def _ranking_table(result: Answer) -> pd.DataFrame:
@@ -196,19 +198,29 @@ def _recent(username: str) -> None:
         } for r in rows]), hide_index=True, width="stretch")
 
 
-def _show(result: Answer) -> None:
-    """Lay out an answer."""
-    _headline(result)
-    left, right = st.columns([1.1, 1])
+def _show(result: Answer, top: st.delta_generator.DeltaGenerator, left: st.delta_generator.DeltaGenerator,
+          right: st.delta_generator.DeltaGenerator) -> None:
+    """Lay out an answer: the headline above, the map and the ranking side by side, the day's chart below."""
+    with top:
+        _headline(result)
     with left:
-        st.pydeck_chart(_map(result), height=420, key="estimate_map")
+        st.pydeck_chart(_map(result), height=MAP_HEIGHT, key=MAP_KEY)
         st.caption(maps.attribution())
     with right:
         st.dataframe(_ranking_table(result), hide_index=True, width="stretch", height=390, column_config={
             "Station": st.column_config.TextColumn(width=128),
             **{name: st.column_config.TextColumn(width=46) for name in ("Median", "P90", ">6 min")}})
         st.caption("The nearest stations, soonest first. ▶ = chosen, ⚠ = likely too low.")
-    st.plotly_chart(_day_chart(result), config={"displayModeBar": False})
+        st.plotly_chart(_day_chart(result), config={"displayModeBar": False})
+
+
+def _waiting(top: st.delta_generator.DeltaGenerator, left: st.delta_generator.DeltaGenerator) -> None:
+    """Show what to do, and London's stations on the map (the same map element the answer will use)."""
+    top.info("Fill in the location and press **Estimate** (or Enter). The station defaults to the fastest.",
+             icon=":material/info:")
+    with left:
+        st.pydeck_chart(_overview(), height=MAP_HEIGHT, key=MAP_KEY)
+        st.caption(f"The LFB's stations. {maps.attribution()}")
 
 
 def main() -> None:
@@ -226,26 +238,25 @@ def main() -> None:
     with form:
         request = _form(predictor)
     with out:
-        if request is not None:
-            if not request.location.strip():
-                show_error("Give the location: a London postcode (SE1 7PB), a district (SE1), 'latitude, longitude' "
-                           "or 'easting, northing'.")
+        top = st.container()  # messages and the headline; then the map and the ranking, always at the same place
+        left, right = st.columns([1.1, 1])
+    if request is not None:
+        if not request.location.strip():
+            top.error("Give the location: a London postcode (SE1 7PB), a district (SE1), 'latitude, longitude' or "
+                      "'easting, northing'.", icon=":material/error:")
+            st.session_state.pop(ANSWER, None)
+        else:
+            try:
+                with top, st.spinner("Estimating ..."):
+                    st.session_state[ANSWER] = answer(settings, predictor, request, username)
+            except AnswerError as exc:
                 st.session_state.pop(ANSWER, None)
-            else:
-                try:
-                    with st.spinner("Estimating ..."):
-                        st.session_state[ANSWER] = answer(settings, predictor, request, username)
-                except AnswerError as exc:
-                    st.session_state.pop(ANSWER, None)
-                    show_error(str(exc))
-        result = st.session_state.get(ANSWER)
-        if result is not None and result.chosen.model_version == predictor.version:
-            _show(result)
-        elif request is None:
-            st.info("Fill in the location and press **Estimate** (or Enter). The station defaults to the fastest.",
-                    icon=":material/info:")
-            st.pydeck_chart(_overview(), height=380, key="estimate_overview")
-            st.caption(f"The LFB's stations. {maps.attribution()}")
+                top.error(str(exc), icon=":material/error:")
+    result = st.session_state.get(ANSWER)
+    if result is not None and result.chosen.model_version == predictor.version:
+        _show(result, top, left, right)
+    elif request is None:
+        _waiting(top, left)
     _recent(username)
 
 

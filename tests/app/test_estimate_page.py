@@ -48,7 +48,9 @@ def test_the_form_defaults_to_now_in_london_and_the_fastest_station(page):
 
     assert page.selectbox(key="estimate_station").value.startswith("Fastest")
     assert page.date_input(key="estimate_date").value == now_london().date()
-    assert not page.get("deck_gl_json_chart")  # nothing estimated yet
+    (overview,) = [json.loads(d.proto.json) for d in page.get("deck_gl_json_chart")]  # nothing estimated yet
+    layers = {layer["id"]: layer for layer in overview["layers"]}
+    assert len(layers["stations"]["data"]) == 102 and "incident" not in layers and not page.metric
 
 
 def test_a_full_postcode_gets_an_estimate_a_map_a_ranking_and_a_day_chart_and_is_logged(page):
@@ -90,7 +92,8 @@ def test_a_chosen_station_is_estimated_and_a_sooner_one_is_named(page):
 def test_a_bad_request_gets_a_clear_message_and_is_not_logged(page, location, when, message):
     at = _ask(page, location, when)
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
-    assert not at.get("deck_gl_json_chart") and not at.metric
+    assert not at.metric
+    assert all("incident" not in d.proto.json for d in at.get("deck_gl_json_chart"))  # no answer drawn
     assert recent_estimates(get_settings(), "disp1") == []
 
 

@@ -14,6 +14,8 @@ NO_MODEL = ("No model in service yet: an admin trains one (`python -m lfb train`
 
 def champion_version(settings: Settings) -> str | None:
     """Return the version in service (a quick read on every run, so a promotion or rollback shows at once)."""
+    if not settings.db_path.exists():  # no store yet: nothing serves, and looking must not create one
+        return None
     db = jobs.open_store(settings)
     try:
         return champion(db)

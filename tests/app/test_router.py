@@ -12,6 +12,8 @@ from tests.app.conftest import PASSWORDS, new_app, nav_titles, preset, texts
 
 ADMIN_MARK = "arrives with the scheduler issue"  # a line only the admin page shows
 
+ESTIMATE_HEADING = "When will the pump arrive?"  # the estimate page's heading
+
 
 def _sign_in_with_form(at: AppTest, username: str, password: str) -> AppTest:
     """Fill in and submit the sign-in form."""
@@ -27,13 +29,13 @@ def test_without_sign_in_only_the_login_form_shows(app_settings):
     assert not at.exception
     assert [box.label for box in at.text_input] == ["Username", "Password"]
     assert nav_titles(at) == ["Sign in"]
-    assert len(at.sidebar) == 0 and not at.title and not at.table
+    assert len(at.sidebar) == 0 and not at.title and not at.header and not at.table
     assert "Estimate" not in texts(at) and ADMIN_MARK not in texts(at)
 
 
 def test_a_page_path_before_sign_in_shows_only_the_login_form(app_settings):
     at = new_app().switch_page("pages/admin.py").run()
-    assert not at.title and not at.table and ADMIN_MARK not in texts(at)
+    assert not at.title and not at.header and not at.table and ADMIN_MARK not in texts(at)
     assert [box.label for box in at.text_input] == ["Username", "Password"]
 
 
@@ -41,7 +43,7 @@ def test_dispatcher_navigation_has_estimate_and_station_map_but_no_admin(open_as
     at = open_as("disp1")
     assert not at.exception
     assert nav_titles(at) == ["Estimate", "Station map"]
-    assert at.title[0].value == "Estimate"
+    assert at.header[0].value == ESTIMATE_HEADING
     assert "Signed in as **Dee Spatcher** (`disp1`)" in at.sidebar.markdown[0].value
     assert at.sidebar.caption[0].value == "Role: dispatcher"
 
@@ -50,7 +52,7 @@ def test_dispatcher_switching_to_the_admin_path_does_not_open_it(app_settings):
     at = preset(new_app(), "disp1", ["dispatcher"])
     at.switch_page("pages/admin.py").run()  # before a first run the path maps to the admin page's URL, as typed
     assert not at.exception
-    assert at.title[0].value == "Estimate" and ADMIN_MARK not in texts(at) and not at.table
+    assert at.header[0].value == ESTIMATE_HEADING and ADMIN_MARK not in texts(at) and not at.table
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("pages/admin.py")  # once the navigation is known, the page is not even in it
 
@@ -87,7 +89,7 @@ def test_a_role_change_in_the_credentials_file_takes_effect_on_the_next_run(app_
     users.set_role(app_settings, "chief", "dispatcher")
     at.run()
     assert nav_titles(at) == ["Estimate", "Station map"]
-    assert at.title[0].value == "Estimate" and ADMIN_MARK not in texts(at)
+    assert at.header[0].value == ESTIMATE_HEADING and ADMIN_MARK not in texts(at)
     assert at.sidebar.caption[0].value == "Role: dispatcher"
 
 
@@ -104,14 +106,14 @@ def test_a_removed_user_is_signed_out_on_the_next_run(open_as, app_settings):
 
 def test_an_unknown_username_in_the_session_is_signed_out(app_settings):
     at = preset(new_app(), "mallory", ["admin"]).run()
-    assert nav_titles(at) == ["Sign in"] and not at.title and not at.session_state["authentication_status"]
+    assert nav_titles(at) == ["Sign in"] and not at.title and not at.header and not at.session_state["authentication_status"]
 
 
 def test_sign_out_shows_the_login_form_again(open_as):
     at = open_as("chief")
     at.sidebar.button[0].click().run()
     assert not at.exception
-    assert nav_titles(at) == ["Sign in"] and not at.title and len(at.sidebar) == 0
+    assert nav_titles(at) == ["Sign in"] and not at.title and not at.header and len(at.sidebar) == 0
     assert "You have signed out." in texts(at)
     assert at.session_state["authentication_status"] is None and at.session_state["username"] is None
     at.run()  # in a browser the cookie's deletion asks for this rerun: the notice stays
@@ -122,7 +124,7 @@ def test_sign_in_with_the_form_opens_the_estimate_page(app_settings):
     at = _sign_in_with_form(new_app().run(), "DISP1", PASSWORDS["disp1"])
     at.run()  # in a browser the sign-in cookie's component asks for this rerun
     assert nav_titles(at) == ["Estimate", "Station map"]
-    assert at.title[0].value == "Estimate" and not at.text_input
+    assert at.header[0].value == ESTIMATE_HEADING and not at.text_input
 
 
 def test_a_wrong_password_shows_a_clear_error(app_settings):

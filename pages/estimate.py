@@ -10,6 +10,7 @@ import streamlit as st
 
 from lfb.config import get_settings
 from lfb.data.reference import stations
+from lfb.geo.postcodes import ATTRIBUTION as POSTCODE_ATTRIBUTION
 from lfb.model.serving import Predictor
 from lfb.service.estimates import (DETAIL_FIELDS, Answer, AnswerError, DispatchRequest, answer, now_london,
                                    station_options, type_options)
@@ -237,6 +238,7 @@ def main() -> None:
     form, out = st.columns([0.85, 2.15], gap="medium")
     with form:
         request = _form(predictor)
+        st.caption(f"Postcodes: {POSTCODE_ATTRIBUTION}")
     with out:
         top = st.container()  # messages and the headline; then the map and the ranking, always at the same place
         left, right = st.columns([1.1, 1])

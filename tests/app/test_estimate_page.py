@@ -47,6 +47,7 @@ def test_the_form_defaults_to_now_in_london_and_the_fastest_station(page):
     from lfb.service.estimates import now_london
 
     assert page.selectbox(key="estimate_station").value.startswith("Fastest")
+    assert any("Contains OS data" in c.value and "Royal Mail" in c.value for c in page.caption)  # Code-Point credit
     assert page.date_input(key="estimate_date").value == now_london().date()
     (overview,) = [json.loads(d.proto.json) for d in page.get("deck_gl_json_chart")]  # nothing estimated yet
     layers = {layer["id"]: layer for layer in overview["layers"]}

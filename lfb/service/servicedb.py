@@ -1,5 +1,5 @@
-"""The small service database (data/service.db): job locks now; the requests queue, job runs, heartbeats and the
-prediction log as they land.
+"""The small service database (data/service.db): job locks, the prediction log, the jobs asked of the scheduler
+sidecar (and its scheduled runs), and its heartbeat.
 
 It is a separate SQLite file from the records store on purpose: SQLite lets one process write to a file at a time,
 and an ingest holds the records store's write lock for the whole file (so that readers see all of it or none of it).
@@ -52,6 +52,33 @@ CREATE TABLE prediction_log (
 );
 CREATE INDEX idx_prediction_log_user ON prediction_log(username, id);
 CREATE INDEX idx_prediction_log_incident ON prediction_log(incident_number);
+""",
+    # 3: jobs asked of the scheduler sidecar (and its scheduled runs), and its heartbeat.
+    """
+CREATE TABLE jobs (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  args_json TEXT NOT NULL DEFAULT '{}',
+  requested_by TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  status TEXT NOT NULL,
+  started TEXT,
+  finished TEXT,
+  progress TEXT,
+  progress_pct REAL,
+  outcome TEXT,
+  log TEXT,
+  runner TEXT
+);
+CREATE INDEX idx_jobs_status ON jobs(status, id);
+CREATE TABLE heartbeats (
+  name TEXT NOT NULL PRIMARY KEY,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  started TEXT NOT NULL,
+  beat REAL NOT NULL,
+  info_json TEXT
+);
 """,
 ]
 

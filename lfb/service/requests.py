@@ -1,0 +1,227 @@
+"""Jobs asked of the scheduler sidecar, and its heartbeat: the one way the app and the CLI get work done.
+
+The app never trains or ingests in its own process: it writes a request (a row of `jobs`, status `pending`) that
+the sidecar picks up within seconds and runs (`running`, with progress), then closes (`done` or `failed`, with
+the outcome in words and a log excerpt). Scheduled runs are recorded the same way (requested by `schedule`), so
+`jobs` is the whole history. The sidecar writes a heartbeat with what it plans next, so the app can say plainly
+whether it is alive.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from lfb.config import Settings
+from lfb.data.store import transaction
+from lfb.service.servicedb import open_service_db
+
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+# kind -> (required arguments, optional arguments); what each does is in lfb.service.runner
+KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "fetch": ((), ()),
+    "ingest": (("path",), ()),
+    "train": ((), ("until", "test_months")),
+    "evaluate": ((), ("since", "version")),
+    "promote": (("version",), ("reason",)),
+    "rollback": ((), ("reason",)),
+    "pipeline": ((), ()),
+}
+JOB_COLUMNS = ("id", "kind", "args_json", "requested_by", "requested_at", "status", "started", "finished",
+               "progress", "progress_pct", "outcome", "log", "runner")
+SIDECAR = "scheduler"
+ALIVE_WITHIN_S = 30.0  # a heartbeat older than this means the sidecar is not running
+
+
+class RequestRefused(ValueError):
+    """A request that cannot be queued: unknown kind, missing or unknown argument, or the same one waits already."""
+
+
+@dataclass(frozen=True)
+class SidecarStatus:
+    """Whether the scheduler sidecar is alive, since when, and what it plans next."""
+
+    alive: bool
+    seen_s_ago: float | None  # None: it has never run against this data folder
+    host: str | None
+    pid: int | None
+    started: str | None
+    info: dict[str, Any]
+
+    def words(self) -> str:
+        """Return the status in a sentence for people."""
+        if self.seen_s_ago is None:
+            return "The scheduler sidecar has never run with this data folder: start it with `python scheduler.py`."
+        if not self.alive:
+            return (f"The scheduler sidecar is not running (last seen {self.seen_s_ago:,.0f} s ago): requests wait "
+                    "until it is started again (`python scheduler.py`, or ./start.sh).")
+        return f"The scheduler sidecar is running (process {self.pid} on {self.host}, since {self.started} UTC)."
+
+
+def _now() -> str:
+    """Return the current UTC time as ISO text."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def check_request(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Return the request's arguments cleaned, or raise RequestRefused saying what is wrong."""
+    if kind not in KINDS:
+        raise RequestRefused(f"unknown request {kind!r}: use one of {', '.join(KINDS)}")
+    required, optional = KINDS[kind]
+    given = {k: v for k, v in args.items() if v not in (None, "")}
+    missing = [name for name in required if name not in given]
+    unknown = [name for name in given if name not in required + optional]
+    if missing:
+        raise RequestRefused(f"a {kind} request needs {', '.join(missing)}")
+    if unknown:
+        raise RequestRefused(f"a {kind} request takes no {', '.join(unknown)} (it takes "
+                             f"{', '.join(required + optional) or 'nothing'})")
+    return given
+
+
+def submit(settings: Settings, kind: str, args: dict[str, Any] | None = None, who: str = "cli") -> int:
+    """Queue a request for the sidecar; return its id (the same request already waiting is refused, naming it)."""
+    clean = check_request(kind, dict(args or {}))
+    text = json.dumps(clean, sort_keys=True, default=str)
+    db = open_service_db(settings)
+    try:
+        with transaction(db):
+            same = db.execute("SELECT id, requested_by, requested_at FROM jobs WHERE status = ? AND kind = ? AND "
+                              "args_json = ?", [PENDING, kind, text]).fetchone()
+            if same:
+                raise RequestRefused(f"the same {kind} request is already waiting (#{same[0]}, asked by {same[1]} "
+                                     f"at {same[2]} UTC)")
+            return int(db.execute("INSERT INTO jobs (kind, args_json, requested_by, requested_at, status) "
+                                  "VALUES (?, ?, ?, ?, ?)", [kind, text, who, _now(), PENDING]).lastrowid)
+    finally:
+        db.close()
+
+
+def _job(row: tuple) -> dict[str, Any]:
+    """Return a jobs row as a dictionary, its arguments decoded and its duration in seconds."""
+    job = dict(zip(JOB_COLUMNS, row))
+    job["args"] = json.loads(job.pop("args_json") or "{}")
+    job["seconds"] = None
+    if job["started"]:
+        end = job["finished"] or _now()
+        job["seconds"] = (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(job["started"])).total_seconds()
+    return job
+
+
+def list_jobs(settings: Settings, limit: int = 50, status: str | None = None) -> list[dict[str, Any]]:
+    """Return the latest jobs (requested and scheduled), newest first."""
+    db = open_service_db(settings)
+    try:
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        rows = db.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs {where} ORDER BY id DESC LIMIT ?",
+                          [*params, limit]).fetchall()
+        return [_job(r) for r in rows]
+    finally:
+        db.close()
+
+
+def get_job(settings: Settings, job_id: int) -> dict[str, Any] | None:
+    """Return one job, or None."""
+    db = open_service_db(settings)
+    try:
+        row = db.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE id = ?", [job_id]).fetchone()
+        return None if row is None else _job(row)
+    finally:
+        db.close()
+
+
+def claim_next(settings: Settings, runner: str) -> dict[str, Any] | None:
+    """Take the oldest pending request for `runner` (pending -> running, in one transaction); None if none waits."""
+    db = open_service_db(settings)
+    try:
+        with transaction(db):
+            row = db.execute("SELECT id FROM jobs WHERE status = ? ORDER BY id LIMIT 1", [PENDING]).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE jobs SET status = ?, started = ?, runner = ?, progress = 'starting' WHERE id = ?",
+                       [RUNNING, _now(), runner, row[0]])
+        return get_job(settings, int(row[0]))
+    finally:
+        db.close()
+
+
+def start_scheduled(settings: Settings, kind: str, runner: str, args: dict[str, Any] | None = None) -> int:
+    """Record a scheduled run as a job that is already running; return its id."""
+    clean = check_request(kind, dict(args or {}))
+    db = open_service_db(settings)
+    try:
+        with transaction(db):
+            now = _now()
+            return int(db.execute("INSERT INTO jobs (kind, args_json, requested_by, requested_at, status, started, "
+                                  "runner, progress) VALUES (?, ?, 'schedule', ?, ?, ?, ?, 'starting')",
+                                  [kind, json.dumps(clean, sort_keys=True), now, RUNNING, now, runner]).lastrowid)
+    finally:
+        db.close()
+
+
+def report_progress(settings: Settings, job_id: int, text: str, fraction: float | None = None) -> None:
+    """Record how far a running job has got (a few words, and a fraction done when known)."""
+    db = open_service_db(settings)
+    try:
+        with transaction(db):
+            db.execute("UPDATE jobs SET progress = ?, progress_pct = ? WHERE id = ? AND status = ?",
+                       [text[:300], None if fraction is None else round(100 * min(max(fraction, 0.0), 1.0), 1),
+                        job_id, RUNNING])
+    finally:
+        db.close()
+
+
+def finish(settings: Settings, job_id: int, ok: bool, outcome: str, log: str = "") -> None:
+    """Close a running job: done or failed, the outcome in words and the end of its log."""
+    db = open_service_db(settings)
+    try:
+        with transaction(db):
+            db.execute("UPDATE jobs SET status = ?, finished = ?, outcome = ?, log = ?, progress = NULL, "
+                       "progress_pct = NULL WHERE id = ?", [DONE if ok else FAILED, _now(), outcome[:2000],
+                                                            log[-8000:], job_id])
+    finally:
+        db.close()
+
+
+def fail_interrupted(settings: Settings, reason: str, runner: str | None = None) -> list[int]:
+    """Mark as failed the jobs left running by a process that ended (all of them, or those of `runner`)."""
+    db = open_service_db(settings)
+    try:
+        with transaction(db):
+            where, params = ("AND runner = ?", [runner]) if runner else ("", [])
+            ids = [r[0] for r in db.execute(f"SELECT id FROM jobs WHERE status = ? {where}", [RUNNING, *params])]
+            for job_id in ids:
+                db.execute("UPDATE jobs SET status = ?, finished = ?, outcome = ?, progress = NULL WHERE id = ?",
+                           [FAILED, _now(), reason, job_id])
+        return ids
+    finally:
+        db.close()
+
+
+def beat(settings: Settings, host: str, pid: int, started: str, info: dict[str, Any]) -> None:
+    """Write the sidecar's heartbeat with what it plans next (its next runs, its current job)."""
+    db = open_service_db(settings)
+    try:
+        with transaction(db):
+            db.execute("INSERT INTO heartbeats (name, host, pid, started, beat, info_json) VALUES (?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT(name) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
+                       "started = excluded.started, beat = excluded.beat, info_json = excluded.info_json",
+                       [SIDECAR, host, pid, started, time.time(), json.dumps(info, default=str)])
+    finally:
+        db.close()
+
+
+def sidecar_status(settings: Settings, now: float | None = None) -> SidecarStatus:
+    """Return whether the sidecar is alive (a recent heartbeat) and what it last said."""
+    db = open_service_db(settings)
+    try:
+        row = db.execute("SELECT host, pid, started, beat, info_json FROM heartbeats WHERE name = ?",
+                         [SIDECAR]).fetchone()
+    finally:
+        db.close()
+    if row is None:
+        return SidecarStatus(False, None, None, None, None, {})
+    age = (time.time() if now is None else now) - float(row[3])
+    return SidecarStatus(age <= ALIVE_WITHIN_S, age, row[0], row[1], row[2], json.loads(row[4] or "{}"))

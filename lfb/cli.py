@@ -559,6 +559,39 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """Back up the stores, the registered models and the users (or list the backups)."""
+    from lfb.service.backup import describe, list_backups, make_backup
+
+    if args.list:
+        found = list_backups(settings)
+        print("\n".join(describe(p) for p in found) if found else "no backups yet: make one with `python -m lfb backup`")
+        return EXIT_OK
+    make_backup(settings)
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    """Restore a backup over the current data, after a confirmation."""
+    from lfb.service.backup import describe, restore_backup
+
+    if not Path(args.file).is_file():
+        _err(f"no backup file {args.file}: see `python -m lfb backup --list`")
+        return EXIT_USAGE
+    print(describe(Path(args.file)))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            _err("not restoring without confirmation; add --yes to restore from a script")
+            return EXIT_USAGE
+        answer = input(f"replace the records store, the models' registry and the users in {settings.data_dir} with "
+                       "this backup? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing restored")
+            return EXIT_OK
+    restore_backup(settings, Path(args.file))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
     parser = Parser(prog="python -m lfb", description="London Fire Brigade response-time "
@@ -670,6 +703,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_coverage)
 
+    p = sub.add_parser("backup", help="back up the stores, the registered models and the users into data/backups")
+    p.add_argument("--list", action="store_true", help="list the backups instead")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="restore a backup file (asks first; --yes in scripts)")
+    p.add_argument("file", type=Path, metavar="FILE", help="a backup file, e.g. data/backups/lfb-backup-....tar.gz")
+    p.add_argument("--yes", action="store_true", help="restore without asking")
+    p.set_defaults(func=cmd_restore)
+
     p = sub.add_parser("locks", help="show the job locks (train, ingest...); clear a stuck one")
     p.add_argument("action", nargs="?", choices=["list", "clear"], default="list")
     p.add_argument("name", nargs="?", help="lock to clear (e.g. train)")
@@ -765,6 +807,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _show_library_notes()
     from lfb.config import ConfigError
     from lfb.data.formats import FormatError
+    from lfb.service.backup import BackupError
     from lfb.service.locks import JobBusy, LockLost
     from lfb.model.registry import RegistryError
     from lfb.model.serving import NoModel
@@ -777,7 +820,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args, settings)
-    except (StoreError, FormatError, ValueError, OSError, RegistryError, NoModel, JobBusy, LockLost) as exc:
+    except (StoreError, FormatError, ValueError, OSError, RegistryError, NoModel, JobBusy, LockLost,
+            BackupError) as exc:
         _err(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -120,7 +120,7 @@ class Settings:
     port: int = 8501
     upload_max_mb: int = 300  # the largest record file the admin console accepts for ingestion
     drift_tolerance: float = 0.15  # live accuracy: a month's MAE this much above the test-window MAE is drift
-    drift_min_pumps: int = 200  # live accuracy: a month with fewer pumps is shown but not judged
+    drift_min_pumps: int = 500  # live accuracy: a month with fewer pumps is shown but not judged
 
     def relocated(self, data_dir: Path, models_dir: Path | None = None) -> Settings:
         """Return these settings with every state path under `data_dir` (and models in `models_dir`)."""
@@ -174,5 +174,5 @@ def get_settings() -> Settings:
         map_style=os.environ.get("LFB_MAP_STYLE", "").strip(),
         upload_max_mb=_int("LFB_UPLOAD_MAX_MB", 300, 1),
         drift_tolerance=_float("LFB_DRIFT_TOLERANCE", 0.15, 0.0, above=True),
-        drift_min_pumps=_int("LFB_DRIFT_MIN_PUMPS", 200, 1),
+        drift_min_pumps=_int("LFB_DRIFT_MIN_PUMPS", 500, 1),
     )

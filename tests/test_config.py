@@ -41,7 +41,7 @@ def test_good_values_are_read(monkeypatch):
 
 def test_the_admin_console_settings_are_read(monkeypatch, tmp_path):
     defaults = get_settings()
-    assert (defaults.upload_max_mb, defaults.drift_tolerance, defaults.drift_min_pumps) == (300, 0.15, 200)
+    assert (defaults.upload_max_mb, defaults.drift_tolerance, defaults.drift_min_pumps) == (300, 0.15, 500)
     for name, value in (("LFB_UPLOAD_MAX_MB", "5"), ("LFB_DRIFT_TOLERANCE", "0.25"), ("LFB_DRIFT_MIN_PUMPS", "50"),
                         ("LFB_DATA_DIR", str(tmp_path))):
         monkeypatch.setenv(name, value)

@@ -3,7 +3,7 @@
 Two views. **By month**: the champion's error on every stored pump attendance of the months after its data
 (`data_until`), months it never saw, against its own honest test-window MAE; a month whose MAE is more than
 `LFB_DRIFT_TOLERANCE` (15%) above that figure is drift, judged only on months with at least `LFB_DRIFT_MIN_PUMPS`
-(200) pumps. **The estimates dispatchers received**: the prediction log matched by incident number with the stored
+(500) pumps. **The estimates dispatchers received**: the prediction log matched by incident number with the stored
 incident, the actual attendance being that of the chosen station's pump when the store has it, else the incident's
 first pump.
 """

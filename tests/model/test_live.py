@@ -35,7 +35,7 @@ def test_the_champion_is_judged_on_the_months_it_never_saw(store):
     assert live.test_window == "2024-07..2024-08" and live.limit == pytest.approx(live.test_mae * 1.15)
     evaluated = {m["month"]: m for m in score_version(db, settings, since="2024-09")["by_month"]}  # `evaluate`
     for month in live.months:
-        assert month.pumps == evaluated[month.month]["n"] and month.pumps >= 200
+        assert month.pumps == evaluated[month.month]["n"] and month.pumps >= settings.drift_min_pumps == 500
         assert month.mae == pytest.approx(evaluated[month.month]["mae"])
         assert month.ratio == pytest.approx(month.mae / live.test_mae, abs=1e-3)
         assert month.judged and not month.drift  # the demo generator does not drift

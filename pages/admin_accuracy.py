@@ -40,7 +40,7 @@ def _chart(live: LiveAccuracy) -> go.Figure:
                            text=[f"{m.pumps:,} pumps" for m in live.months], textposition="inside",
                            hovertemplate="%{x}: MAE %{y:.1f} s, %{text}<extra></extra>", name="MAE"))
     fig.add_hline(y=live.test_mae, line={"color": "black", "width": 2},
-                  annotation_text=f"test window {live.test_mae:.1f} s", annotation_position="bottom left")
+                  annotation_text=f"test window {live.test_mae:.1f} s", annotation_position="bottom right")
     fig.add_hline(y=live.limit, line={"color": DRIFT, "dash": "dash"},
                   annotation_text=f"drift above {live.limit:.1f} s (+{live.tolerance:.0%})",
                   annotation_position="top left")
@@ -83,7 +83,7 @@ def _monthly(settings: Settings, db: Any) -> None:
     if live.demo:
         st.caption("These months are demo records (the store holds no real ones yet).")
     st.plotly_chart(_chart(live), config={"displayModeBar": False}, key="accuracy_chart")
-    st.dataframe(_months_table(live), hide_index=True, width="stretch", key="accuracy_months")
+    st.dataframe(_months_table(live), hide_index=True, width="stretch")
     dropped = "; ".join(f"{n:,} {why}" for why, n in live.dropped.items())
     st.caption(f"Model {live.version}, data up to {live.data_until}." + (f" Left out: {dropped}." if dropped else ""))
 
@@ -109,7 +109,7 @@ def _matched(settings: Settings, db: Any) -> None:
         "Within P90": shown["within_p90"].map({True: "yes", False: "no"}),
         "Late": shown["late"].map({True: "late", False: ""}),
         "Model": shown["model_version"] + shown["is_demo"].map({True: " (demo)", False: ""})}),
-        hide_index=True, width="stretch", key="accuracy_matched")
+        hide_index=True, width="stretch")
     newest = f" (the newest {SHOWN:,})" if len(frame) > SHOWN else ""
     st.caption(f"The latest estimate per incident number, newest first{newest}. The actual time is the chosen "
                "station's pump when the store has it, else the incident's first pump.")

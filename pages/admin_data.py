@@ -59,7 +59,7 @@ def _history(db: Any) -> None:
         "Inserted": i["rows_inserted"], "Updated": i["rows_updated"], "Refused": i["rows_rejected"],
         "Derived": i["rows_derived"], "Seconds": i["seconds"], "Finished (UTC)": i["finished"] or "",
         "Demo": "demo" if i["is_demo"] else "", "Message": i["message"] or ""} for i in ingests]),
-        hide_index=True, width="stretch", key="data_ingests")
+        hide_index=True, width="stretch")
     for ingest in (i for i in ingests if i["rows_rejected"]):
         label = f"Ingest #{ingest['id']} ({admin.plain(ingest['file_name'])}): {ingest['rows_rejected']:,} rows refused"
         with st.expander(label):
@@ -89,13 +89,14 @@ def _ingest_upload(settings: Settings, uploaded: UploadedFile) -> None:
     if job_id is None:
         remove_upload(settings, kept.path)
         return
-    admin.done(admin.queued_words(settings, f"{admin.plain(kept.original_name)} kept as {kept.path.name} "
+    admin.done(admin.queued_words(settings, f"{admin.plain(kept.original_name)} kept as {admin.plain(kept.path.name)} "
                                   f"({kept.size_bytes / 1024 / 1024:,.1f} MB); ingest", job_id, who))
 
 
 def _upload(settings: Settings) -> None:
     """Upload a CSV or XLSX file of LFB records and queue its ingest."""
-    limit = min(settings.upload_max_mb, int(st.get_option("server.maxUploadSize")))
+    server_cap = int(st.get_option("server.maxUploadSize"))
+    limit = min(settings.upload_max_mb, server_cap)
     uploaded = st.file_uploader("LFB records file (CSV or XLSX)", type=UPLOAD_TYPES, max_upload_size=limit,
                                 key="data_upload", help="Incident or mobilisation records as published on the "
                                                         f"London Datastore, up to {limit:,} MB (LFB_UPLOAD_MAX_MB)")
@@ -103,6 +104,9 @@ def _upload(settings: Settings) -> None:
         _ingest_upload(settings, uploaded)
     st.caption("The file is kept under data/uploads/ with a name made by the app, then ingested by the sidecar: "
                "the same file twice adds nothing.")
+    if server_cap < settings.upload_max_mb:
+        st.caption(f"LFB_UPLOAD_MAX_MB is {settings.upload_max_mb:,} MB but Streamlit accepts {server_cap:,} MB "
+                   "(server.maxUploadSize in .streamlit/config.toml): raise that too for larger files.")
 
 
 def _fetch(settings: Settings) -> None:

@@ -32,7 +32,7 @@ def _plans(status: SidecarStatus | None) -> None:
         st.markdown(f"Running now: `{_words(current)}`")
     if isinstance(runs, dict) and runs:
         st.dataframe(pd.DataFrame([{"Run": str(name), "Next (UTC)": _words(when)} for name, when in runs.items()]),
-                     hide_index=True, width="stretch", key="jobs_next_runs")
+                     hide_index=True, width="stretch")
     elif runs:
         st.markdown(f"`{_words(runs)}`")
     else:
@@ -63,8 +63,7 @@ def _history(found: list[dict[str, Any]]) -> None:
         "#": j["id"], "Kind": j["kind"], "Arguments": ", ".join(f"{k}={v}" for k, v in sorted(j["args"].items())),
         "Status": j["status"], "Asked by": j["requested_by"], "Asked (UTC)": j["requested_at"],
         "Started": j["started"] or "", "Finished": j["finished"] or "", "Took": _duration(j["seconds"]),
-        "Outcome": j["outcome"] or j["progress"] or ""} for j in found]), hide_index=True, width="stretch",
-        key="jobs_history")
+        "Outcome": j["outcome"] or j["progress"] or ""} for j in found]), hide_index=True, width="stretch")
     for job in [j for j in found if j.get("log")][:LOGS]:
         with st.expander(f"Log of {admin.plain(admin.job_title(job))} ({job['status']})"):
             st.code(job["log"][-LOG_CHARS:], language=None, wrap_lines=True)

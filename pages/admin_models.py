@@ -40,7 +40,7 @@ def _history_table(history: list[dict[str, Any]]) -> None:
         "Lift vs median": h["lift_vs_median"], "Training s": h["train_seconds"], "Demo": "demo" if h["is_demo"] else "",
         "Decision": h["decision"], "Last change": (f"{h['last_change']} by {h['changed_by']} at {h['changed_at']}: "
                                                    f"{h['change_reason']}" if h["last_change"] else ""),
-        "Problem": h["problem"]} for h in history]), hide_index=True, width="stretch", key="models_history",
+        "Problem": h["problem"]} for h in history]), hide_index=True, width="stretch",
         column_config={"P90 cov.": st.column_config.NumberColumn(format="percent"),
                        "Lift vs distance": st.column_config.NumberColumn(format="percent"),
                        "Lift vs median": st.column_config.NumberColumn(format="percent"),
@@ -65,7 +65,7 @@ def _figures_table(reports: list[dict[str, Any]]) -> None:
                                                      "lift vs training median"]
              + [f"flag: {label}" for _k, label, _p in FLAG] + ["test window", "data up to", "training time"])
     st.dataframe(pd.DataFrame({r["version"]: column(r) for r in reports}, index=index), width="stretch",
-                 key="models_figures")
+                 height=35 * (len(index) + 1) + 3)
 
 
 def _by_month_chart(reports: list[dict[str, Any]]) -> go.Figure:
@@ -74,6 +74,7 @@ def _by_month_chart(reports: list[dict[str, Any]]) -> go.Figure:
                                 name=r["version"], mode="lines+markers", line={"color": colour})
                      for r, colour in zip(reports, (CHAMPION_COLOUR, CANDIDATE_COLOUR))])
     fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, yaxis={"title": "MAE (s)"},
+                      xaxis={"type": "category"},
                       title={"text": "Error by month (each version's test window)", "font": {"size": 13}},
                       legend={"orientation": "h", "y": -0.25})
     return fig

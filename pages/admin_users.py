@@ -1,6 +1,7 @@
 """Admin console, Users: who may sign in and with which role; add or remove a user, set a role, reset a password."""
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from lfb.config import Settings, get_settings
@@ -15,8 +16,8 @@ REMOVE = "users_remove_pending"  # the user an admin asked to remove, until conf
 def _table(settings: Settings) -> list[users.User]:
     """Show every user with their role (never a password); return them."""
     listed = users.list_users(settings)
-    st.dataframe([{"Username": u.username, "Name": u.name, "Role": ", ".join(u.roles) or "none"} for u in listed],
-                 hide_index=True, width="stretch", key="users_table")
+    st.table(pd.DataFrame([{"Username": u.username, "Name": u.name, "Role": ", ".join(u.roles) or "none"}
+                           for u in listed]).set_index("Username"))
     return listed
 
 

@@ -63,7 +63,9 @@ def sidecar_line(at: AppTest) -> str:
 
 def table(at: AppTest, column: str):
     """Return the first table (st.dataframe) of the page that has this column."""
-    return next(d.value for d in at.dataframe if column in d.value.columns)
+    frames = [d.value for d in [*at.dataframe, *at.table]]
+    return next(f.reset_index() if column == f.index.name else f for f in frames
+                if column in f.columns or column == f.index.name)
 
 
 def uploads(settings: Settings) -> list:
@@ -141,7 +143,9 @@ def test_an_upload_is_kept_with_a_safe_name_and_an_ingest_request_waits_with_its
     assert kept.read_bytes() == data and kept.name.endswith("-LFB_incidents_2023.csv")
     (job,) = pending(stocked)
     assert (job["kind"], job["args"], job["requested_by"]) == ("ingest", {"path": str(kept)}, "chief")
-    assert any(f"request #{job['id']} queued by chief" in s.value and kept.name in s.value for s in at.success)
+    from ui.admin import plain
+
+    assert any(f"request #{job['id']} queued by chief" in s.value and plain(kept.name) in s.value for s in at.success)
     assert NOT_RUNNING.split(":")[0] in texts(at)
     assert f"#{job['id']} ingest" in "\n".join(c.value for c in at.caption)  # waiting, shown with the data jobs
 
@@ -172,6 +176,23 @@ def test_a_file_over_the_upload_limit_is_refused(stocked, monkeypatch):
     at = _upload(at, "big.csv", b"IncidentNumber,DateOfCall\n" + b"1,2\n" * 300_000)
     assert [e for e in errors(at) if "over the limit of 1 MB (LFB_UPLOAD_MAX_MB)" in e]
     assert not pending(stocked) and not uploads(stocked)
+
+
+def test_streamlit_accepts_uploads_as_large_as_the_default_limit():
+    import tomllib
+
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] >= Settings.upload_max_mb == 300
+
+
+def test_a_limit_above_streamlit_s_own_says_so(stocked, monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("LFB_UPLOAD_MAX_MB", "100000")
+    at = open_page("admin_data")
+    cap = int(st.get_option("server.maxUploadSize"))
+    assert at.file_uploader(key="data_upload").proto.max_upload_size_mb == cap
+    assert f"LFB_UPLOAD_MAX_MB is 100,000 MB but Streamlit accepts {cap:,} MB" in texts(at)
 
 
 def test_fetch_queues_a_fetch_request(stocked):

@@ -64,8 +64,8 @@ def test_admin_path_opens_the_admin_page_for_an_admin(app_settings):
     assert not at.exception
     assert nav_titles(at) == ["Estimate", "Station map", *ADMIN_PAGES]
     assert at.title[0].value == "Users" and ADMIN_MARK in texts(at)
-    table = at.dataframe[0].value
-    assert list(table["Username"]) == ["chief", "disp1"] and list(table["Role"]) == ["admin", "dispatcher"]
+    table = at.table[0].value
+    assert list(table.index) == ["chief", "disp1"] and list(table["Role"]) == ["admin", "dispatcher"]
     assert not any("password" in column.lower() for column in table.columns)
 
 

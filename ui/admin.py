@@ -13,8 +13,7 @@ import streamlit as st
 from lfb.config import Settings
 from lfb.data.store import Store, StoreError
 from lfb.service import jobs, users
-from lfb.service.requests import (PENDING, RUNNING, RequestRefused, SidecarStatus, list_jobs, sidecar_status,
-                                  submit)
+from lfb.service.requests import PENDING, RUNNING, RequestRefused, SidecarStatus, list_jobs, sidecar_status, submit
 from ui.widgets import show_error
 
 log = logging.getLogger("lfb.app")

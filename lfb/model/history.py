@@ -8,8 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from lfb.model.registry import (ModelFileError, champion, list_versions, promotions_log, read_metadata,
-                                version_problem)
+from lfb.model.registry import ModelFileError, champion, list_versions, promotions_log, read_metadata, version_problem
 
 CHAMPION, CANDIDATE, FORMER, DAMAGED = "champion", "candidate", "former champion", "damaged"
 LOG_LIMIT = 100_000  # the promotions log is a few rows a month: read it all

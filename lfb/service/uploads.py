@@ -125,7 +125,7 @@ def safe_name(original: str, suffix: str, now: dt.datetime | None = None) -> str
     """Return a new file name for an upload: time, a random part and the original's letters and digits only."""
     stem = os.path.splitext(original_basename(original))[0]
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_-")[:MAX_STEM] or "upload"
-    when = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    when = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d-%H%M%S")
     return f"{when}-{secrets.token_hex(4)}-{stem}{suffix}"
 
 

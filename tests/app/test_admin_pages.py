@@ -14,7 +14,7 @@ from lfb.model import registry
 from lfb.service import jobs as store_jobs
 from lfb.service import requests, users
 from lfb.service.predictions import LoggedEstimate, log_estimate
-from tests.app.conftest import new_app, nav_titles, preset, texts
+from tests.app.conftest import nav_titles, new_app, preset, texts
 from tests.builders import incident_row, write_csv
 
 ESTIMATE_HEADING = "When will the pump arrive?"
@@ -437,7 +437,7 @@ def test_the_jobs_page_shows_plans_queue_running_and_history(stocked):
     waiting_id = requests.submit(stocked, "fetch", {}, who="chief")
     at = open_page("admin_jobs")
     plans = table(at, "Run")
-    assert list(plans["Run"]) == ["fetch", "train"] and list(plans["Next (UTC)"])[0] == "2026-12-01 03:00 UTC"
+    assert list(plans["Run"]) == ["fetch", "train"] and plans["Next (UTC)"].iloc[0] == "2026-12-01 03:00 UTC"
     history = table(at, "Outcome")
     assert list(history["#"]) == [waiting_id, running_id, done_id]
     assert list(history["Status"]) == ["pending", "running", "done"]

@@ -3,6 +3,8 @@ sidecar is not running (the test app has none); an uploaded CSV becomes an inges
 admin page by its URL. Each test leaves a screenshot in tests/browser/screenshots/."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from lfb.service import requests
 from tests.browser.conftest import PASSWORDS, READY, unavailable
 from tests.browser.test_signin import APP, heading, nav_titles, open_app, sign_in, signed_in
@@ -56,7 +58,7 @@ def test_an_uploaded_csv_becomes_an_ingest_request(app, page, tmp_path):
     waiting = [j for j in requests.list_jobs(app.settings, status=requests.PENDING) if j["kind"] == "ingest"]
     kept = [j["args"]["path"] for j in waiting if j["args"]["path"].endswith("-LFB_incidents_Nov_2024.csv")]
     assert len(kept) == 1 and kept[0].startswith(str(app.settings.uploads_dir))
-    assert open(kept[0], "rb").read() == records.read_bytes()
+    assert Path(kept[0]).read_bytes() == records.read_bytes()
     expect(page.get_by_text("waiting for the sidecar").first).to_be_visible()
 
 

@@ -102,7 +102,7 @@ def _log(settings, number, station, median, p90, flag=False, version="v1"):
 
 def test_logged_estimates_are_matched_with_what_happened(store):
     settings, db, _version = store
-    (a_number, a_station, a_seconds), (b_number, b_station, b_seconds) = db.execute(
+    (a_number, a_station, a_seconds), (b_number, _b_station, _b_seconds) = db.execute(
         "SELECT m.incident_number, m.station_code, m.attendance_seconds FROM mobilisations m "
         "JOIN incidents i USING (incident_number) WHERE i.month = '2024-09' AND m.derived = 0 AND m.pump_order = 1 "
         "AND i.first_pump_seconds > 0 ORDER BY m.incident_number LIMIT 2").fetchall()

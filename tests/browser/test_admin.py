@@ -71,3 +71,14 @@ def test_a_dispatcher_reaches_no_admin_page_by_its_url(app, page):
         expect(heading(page, title)).to_have_count(0)
         assert "scheduler sidecar" not in page.inner_text(APP)
         assert nav_titles(page) == ["Estimate", "Station map"]
+
+
+def test_the_jobs_page_shows_a_job_s_end_without_a_reload(app, page):
+    job_id = requests.submit(app.settings, "evaluate", {"since": "2024-09"}, who="chief")
+    _admin(page, app.url)
+    _open(page, "Jobs")
+    expect(page.get_by_text(f"#{job_id} evaluate (since 2024-09): waiting for the sidecar")).to_be_visible()
+    requests.finish(app.settings, job_id, True, f"scored the champion since 2024-09 (job {job_id})", log="done")
+    # the page refreshes itself while a job waits or runs: the outcome appears without touching the page
+    expect(page.get_by_text(f"Log of #{job_id} evaluate")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(f"#{job_id} evaluate (since 2024-09): waiting for the sidecar")).to_have_count(0)

@@ -97,6 +97,16 @@ def test_each_page_renders_on_an_empty_data_folder_with_a_clear_message(app_sett
     assert not app_settings.db_path.exists()  # looking creates no store
 
 
+def test_a_store_without_a_model_says_how_to_get_one(app_settings):
+    store_jobs.open_store(app_settings).close()  # a store, no data, no model
+    at = open_page("admin_models")
+    assert "No model has been trained yet: press **Train now**." in texts(at) and at.button(key="models_train")
+    at = open_page("admin_accuracy")
+    assert "No model to judge: no model in service yet" in texts(at)
+    at = open_page("admin_data")
+    assert "The store holds no records yet" in texts(at) and not at.get("plotly_chart")
+
+
 @pytest.mark.parametrize("name", ADMIN_FILES)
 def test_a_dispatcher_cannot_open_an_admin_page_through_the_router(stocked, name):
     at = open_page(name, "disp1", ["dispatcher"])

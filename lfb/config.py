@@ -119,6 +119,9 @@ class Settings:
     admin_user: str = ""
     admin_password: str = field(default="", repr=False)
     port: int = 8501
+    upload_max_mb: int = 300  # the largest record file the admin console accepts for ingestion
+    drift_tolerance: float = 0.15  # live accuracy: a month's MAE this much above the test-window MAE is drift
+    drift_min_pumps: int = 500  # live accuracy: a month with fewer pumps is shown but not judged
 
     def relocated(self, data_dir: Path, models_dir: Path | None = None) -> Settings:
         """Return these settings with every state path under `data_dir` (and models in `models_dir`)."""
@@ -126,6 +129,11 @@ class Settings:
                        db_path=data_dir / "lfb.db", service_db_path=data_dir / "service.db",
                        downloads_dir=data_dir / "downloads", credentials_path=data_dir / "credentials.yaml",
                        cookie_key_path=data_dir / "cookie_key")
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where files uploaded in the admin console are kept for ingestion."""
+        return self.data_dir / "uploads"
 
     @property
     def error_log(self) -> Path:
@@ -166,4 +174,7 @@ def get_settings() -> Settings:
         admin_password=os.environ.get("LFB_ADMIN_PASSWORD", ""),
         port=_port("LFB_PORT", 8501),
         map_style=os.environ.get("LFB_MAP_STYLE", "").strip(),
+        upload_max_mb=_int("LFB_UPLOAD_MAX_MB", 300, 1),
+        drift_tolerance=_float("LFB_DRIFT_TOLERANCE", 0.15, 0.0, above=True),
+        drift_min_pumps=_int("LFB_DRIFT_MIN_PUMPS", 500, 1),
     )

@@ -16,6 +16,11 @@ from lfb.config import ConfigError, get_settings
     ("LFB_HTTP_TIMEOUT", "0", "LFB_HTTP_TIMEOUT must be more than 0, got '0'"),
     ("LFB_PROMOTE_MARGIN", "1.5", "LFB_PROMOTE_MARGIN must be between 0 and 1, got '1.5'"),
     ("LFB_COVERAGE_TOLERANCE", "-0.1", "LFB_COVERAGE_TOLERANCE must be between 0 and 1, got '-0.1'"),
+    ("LFB_UPLOAD_MAX_MB", "0", "LFB_UPLOAD_MAX_MB must be at least 1, got '0'"),
+    ("LFB_UPLOAD_MAX_MB", "big", "LFB_UPLOAD_MAX_MB must be a whole number, got 'big'"),
+    ("LFB_DRIFT_TOLERANCE", "0", "LFB_DRIFT_TOLERANCE must be more than 0, got '0'"),
+    ("LFB_DRIFT_TOLERANCE", "15%", "LFB_DRIFT_TOLERANCE must be a number, got '15%'"),
+    ("LFB_DRIFT_MIN_PUMPS", "0", "LFB_DRIFT_MIN_PUMPS must be at least 1, got '0'"),
     ("LFB_REFIT_ON_ALL", "maybe", "LFB_REFIT_ON_ALL must be 1 or 0 (yes/no, true/false), got 'maybe'"),
 ])
 def test_a_bad_value_names_the_variable(monkeypatch, name, value, message):
@@ -32,6 +37,18 @@ def test_good_values_are_read(monkeypatch):
     settings = get_settings()
     assert (settings.chunk_rows, settings.model_threads, settings.http_timeout, settings.refit_on_all,
             settings.promote_margin) == (2000, 4, 2.5, False, 0.0)
+
+
+def test_the_admin_console_settings_are_read(monkeypatch, tmp_path):
+    defaults = get_settings()
+    assert (defaults.upload_max_mb, defaults.drift_tolerance, defaults.drift_min_pumps) == (300, 0.15, 500)
+    for name, value in (("LFB_UPLOAD_MAX_MB", "5"), ("LFB_DRIFT_TOLERANCE", "0.25"), ("LFB_DRIFT_MIN_PUMPS", "50"),
+                        ("LFB_DATA_DIR", str(tmp_path))):
+        monkeypatch.setenv(name, value)
+    settings = get_settings()
+    assert (settings.upload_max_mb, settings.drift_tolerance, settings.drift_min_pumps) == (5, 0.25, 50)
+    assert settings.uploads_dir == tmp_path / "uploads"
+    assert settings.relocated(tmp_path / "other").uploads_dir == tmp_path / "other" / "uploads"
 
 
 def test_empty_values_mean_the_default(monkeypatch):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import NamedTuple
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -15,11 +16,29 @@ from ui.session import SignedIn
 from ui.widgets import show_error
 
 ROUTER = "app.py"  # the main script, relative to which page files are named
-# (page file, title, icon, roles that may open it); the first is the landing page.
-PAGES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
-    ("pages/estimate.py", "Estimate", ":material/timer:", frozenset({DISPATCHER, ADMIN})),
-    ("pages/stations.py", "Station map", ":material/map:", frozenset({DISPATCHER, ADMIN})),
-    ("pages/admin.py", "Admin", ":material/admin_panel_settings:", frozenset({ADMIN})),
+ADMIN_SECTION = "Admin"
+EVERYONE, ADMINS = frozenset({DISPATCHER, ADMIN}), frozenset({ADMIN})
+
+
+class PageSpec(NamedTuple):
+    """A page of the app: its file, title, icon, the roles that may open it and its navigation section."""
+
+    path: str
+    title: str
+    icon: str
+    roles: frozenset[str]
+    section: str = ""  # '' = the top of the navigation, without a heading
+
+
+# The first is the landing page. Every file of pages/ is listed here (a test checks it).
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("pages/estimate.py", "Estimate", ":material/timer:", EVERYONE),
+    PageSpec("pages/stations.py", "Station map", ":material/map:", EVERYONE),
+    PageSpec("pages/admin_data.py", "Data", ":material/database:", ADMINS, ADMIN_SECTION),
+    PageSpec("pages/admin_models.py", "Models", ":material/model_training:", ADMINS, ADMIN_SECTION),
+    PageSpec("pages/admin_accuracy.py", "Live accuracy", ":material/monitoring:", ADMINS, ADMIN_SECTION),
+    PageSpec("pages/admin_jobs.py", "Jobs", ":material/schedule:", ADMINS, ADMIN_SECTION),
+    PageSpec("pages/admin_users.py", "Users", ":material/group:", ADMINS, ADMIN_SECTION),
 )
 
 
@@ -34,18 +53,21 @@ def _no_role_page() -> None:
     st.warning("Your account has no role that opens a page: ask an admin to give you one.")
 
 
-def pages_for(user: SignedIn | None) -> list[StreamlitPage]:
-    """Return the pages this user may open (only the sign-in page when nobody is signed in)."""
+def pages_for(user: SignedIn | None) -> dict[str, list[StreamlitPage]]:
+    """Return the pages this user may open by navigation section (only the sign-in page when nobody is signed in)."""
     if user is None:
-        return [st.Page(_sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in")]
-    allowed = [st.Page(path, title=title, icon=icon) for path, title, icon, roles in PAGES if roles & set(user.roles)]
-    return allowed or [st.Page(_no_role_page, title="No access", icon=":material/block:", url_path="no-access")]
+        return {"": [st.Page(_sign_in_page, title="Sign in", icon=":material/login:", url_path="sign-in")]}
+    sections: dict[str, list[StreamlitPage]] = {}
+    for spec in PAGES:
+        if spec.roles & set(user.roles):
+            sections.setdefault(spec.section, []).append(st.Page(spec.path, title=spec.title, icon=spec.icon))
+    return sections or {"": [st.Page(_no_role_page, title="No access", icon=":material/block:", url_path="no-access")]}
 
 
 def _page_roles(page_file: str) -> frozenset[str]:
     """Return the roles that may open the page in `page_file` (none for a file the router does not know)."""
     name = Path(page_file).name
-    return next((roles for path, _title, _icon, roles in PAGES if Path(path).name == name), frozenset())
+    return next((spec.roles for spec in PAGES if Path(spec.path).name == name), frozenset())
 
 
 def page_guard(page_file: str) -> None:

@@ -23,6 +23,8 @@ SIGN_OUT_REQUEST = "_lfb_sign_out"
 FIRST_ADMIN = "_lfb_first_admin"
 NOTICE = "_lfb_sign_in_notice"  # why the sign-in form is back (signed out, account removed); kept until a sign-in
 GONE = "Your account no longer exists: ask an admin if you need one."
+ROLE_LOST = ("Your account no longer has the {roles} role (changed in the credentials file): its pages are closed to "
+             "you, and nothing you pressed on them was done.")
 LOGIN_FIELDS = {"Form name": "Sign in to LFB response times", "Username": "Username", "Password": "Password",
                 "Login": "Sign in"}
 WRONG_PASSWORD = ("Wrong username or password. Try again; if you have forgotten your password, ask an admin to set a "
@@ -76,6 +78,9 @@ def _from_credentials(credentials: dict[str, Any]) -> SignedIn | None:
     if entry is None:
         return None
     user = SignedIn(username, str(entry.get("name") or username), tuple(entry.get("roles") or ()))
+    lost = sorted(set(st.session_state.get("roles") or ()) - set(user.roles))
+    if lost:  # the pages of those roles are gone from the navigation: say why, once
+        st.warning(ROLE_LOST.format(roles=" and ".join(lost)), icon=":material/lock:")
     st.session_state["roles"], st.session_state["name"] = list(user.roles), user.name
     return user
 

@@ -26,10 +26,25 @@ def months_by_kind(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [dict(zip(("month", "incidents", "mobilisations", "derived", "demo"), r)) for r in db.execute(sql)]
 
 
+KIND_LABELS = {"incidents": "incidents", "mobilisations": "mobilisations", "derived": "derived attendances"}
+
+
+def rows_by_month(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Return the rows stored per month, kind (incidents, mobilisations, derived attendances) and origin (demo/real)."""
+    sql = """
+    SELECT month, 'incidents', is_demo, COUNT(*) FROM incidents GROUP BY month, is_demo
+    UNION ALL
+    SELECT month, CASE derived WHEN 1 THEN 'derived' ELSE 'mobilisations' END, is_demo, COUNT(*)
+    FROM mobilisations GROUP BY month, derived, is_demo
+    ORDER BY 1, 2, 3"""
+    return [{"month": m, "kind": KIND_LABELS[k], "origin": "demo" if demo else "real", "rows": n}
+            for m, k, demo, n in db.execute(sql)]
+
+
 def recent_ingests(db: sqlite_utils.Database, limit: int = 10) -> list[dict[str, Any]]:
     """Return the latest ingests, newest first."""
     cols = ["id", "file_name", "kind", "status", "rows_read", "rows_inserted", "rows_updated", "rows_rejected",
-            "rows_derived", "seconds", "finished", "is_demo", "message"]
+            "rows_derived", "seconds", "started", "finished", "size_bytes", "is_demo", "message"]
     rows = db.execute(f"SELECT {', '.join(cols)} FROM ingests ORDER BY id DESC LIMIT ?", [limit]).fetchall()
     return [dict(zip(cols, r)) for r in rows]
 
@@ -39,6 +54,21 @@ def reject_reasons(db: sqlite_utils.Database, limit: int = 10) -> list[dict[str,
     rows = db.execute("SELECT reason, COUNT(*) AS n FROM rejects GROUP BY reason ORDER BY n DESC LIMIT ?",
                       [limit]).fetchall()
     return [{"reason": r, "rows": n} for r, n in rows]
+
+
+def ingest_rejects(db: sqlite_utils.Database, ingest_id: int, sample: int = 20) -> dict[str, Any]:
+    """Return why one ingest refused rows (reasons with counts) and a sample of the refused rows as read."""
+    reasons = db.execute("SELECT reason, COUNT(*) AS n FROM rejects WHERE ingest_id = ? GROUP BY reason "
+                         "ORDER BY n DESC, reason", [ingest_id]).fetchall()
+    rows = db.execute("SELECT line, reason, raw FROM rejects WHERE ingest_id = ? ORDER BY line, id LIMIT ?",
+                      [ingest_id, sample]).fetchall()
+    return {"reasons": [{"reason": r, "rows": n} for r, n in reasons],
+            "sample": [{"line": line, "reason": reason, "raw": raw} for line, reason, raw in rows]}
+
+
+def data_marker(db: sqlite_utils.Database) -> tuple:
+    """Return a small value that changes whenever an ingest or clear-demo changes what the store holds."""
+    return tuple(db.execute("SELECT COUNT(*), MAX(id), MAX(finished), SUM(status = 'ok') FROM ingests").fetchone())
 
 
 def unknown_stations(db: sqlite_utils.Database) -> list[dict[str, Any]]:

@@ -361,8 +361,9 @@ def load_serving(db: sqlite_utils.Database, models_dir: Path) -> Serving:
     raise NothingServes([str(p) for p in problems])
 
 
-def rollback(db: sqlite_utils.Database, models_dir: Path, *, who: str, reason: str = "rollback") -> Rollback:
-    """Put back in service the champion that served before the current one (skipping damaged ones); return it."""
+def rollback_target(db: sqlite_utils.Database, models_dir: Path) -> Rollback:
+    """Return the version a rollback would put back in service now (and the damaged ones it would skip), changing
+    nothing; raise RegistryError when there is none."""
     order = fallback_order(db)
     if len(order) < 2:
         raise RegistryError("nothing to roll back to: " + ("no model has served yet" if not order else
@@ -373,11 +374,17 @@ def rollback(db: sqlite_utils.Database, models_dir: Path, *, who: str, reason: s
         if problem:
             skipped.append(f"model {target}: {problem}")
             continue
-        note = f" (skipped {'; '.join(skipped)})" if skipped else ""
-        set_champion(db, models_dir, target, who=who, action="rollback", reason=reason + note)
         return Rollback(target, skipped)
     raise RegistryError(f"nothing to roll back to that loads: {'; '.join(skipped)}; train a new model with "
                         "`python -m lfb train`")
+
+
+def rollback(db: sqlite_utils.Database, models_dir: Path, *, who: str, reason: str = "rollback") -> Rollback:
+    """Put back in service the champion that served before the current one (skipping damaged ones); return it."""
+    target = rollback_target(db, models_dir)
+    note = f" (skipped {'; '.join(target.skipped)})" if target.skipped else ""
+    set_champion(db, models_dir, target.version, who=who, action="rollback", reason=reason + note)
+    return target
 
 
 def list_versions(db: sqlite_utils.Database, models_dir: Path | None = None) -> list[dict[str, Any]]:

@@ -77,3 +77,17 @@ def recent_estimates(settings: Settings, username: str | None = None, limit: int
         item["is_demo"] = bool(item["is_demo"])
         out.append(item)
     return out
+
+
+def estimates_with_incident_numbers(settings: Settings) -> list[dict[str, Any]]:
+    """Return, for every incident number given with an estimate, the latest estimate logged with it."""
+    columns = ("id", "at", "username", "incident_number", "station_code", "call_time", "incident_group", "median_s",
+               "p90_s", "flag", "model_version", "is_demo")
+    db = open_service_db(settings)
+    try:
+        rows = db.execute(f"SELECT {', '.join(columns)} FROM prediction_log WHERE id IN (SELECT MAX(id) FROM "
+                          "prediction_log WHERE incident_number IS NOT NULL GROUP BY upper(trim(incident_number))) "
+                          "ORDER BY id").fetchall()
+    finally:
+        db.close()
+    return [dict(zip(columns, row)) | {"flag": bool(row[9]), "is_demo": bool(row[11])} for row in rows]

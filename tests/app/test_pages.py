@@ -1,5 +1,5 @@
-"""The pages and shared widgets: every page guards itself, the admin page lists users, the DEMO banner, one-line
-errors."""
+"""The pages and shared widgets: every page guards itself, the admin pages are for admins only, the DEMO banner,
+one-line errors."""
 from __future__ import annotations
 
 import pytest
@@ -43,9 +43,22 @@ def test_every_page_run_on_its_own_opens_for_an_admin(app_settings, path):
     assert not at.exception and GUARD_REFUSAL not in [e.value for e in at.error] and (at.title or at.header)
 
 
-def test_the_admin_page_on_its_own_refuses_a_dispatcher(app_settings):
-    at = _page(PROJECT_ROOT / "pages" / "admin.py", "disp1")
-    assert [e.value for e in at.error] == [GUARD_REFUSAL] and not at.table
+ADMIN_FILES = sorted((PROJECT_ROOT / "pages").glob("admin_*.py"))
+
+
+def test_there_are_five_admin_pages_for_admins_only():
+    from ui.navigation import ADMINS, PAGES
+
+    assert [PROJECT_ROOT / spec.path for spec in PAGES if spec.roles == ADMINS] == [
+        PROJECT_ROOT / "pages" / f"admin_{name}.py" for name in ("data", "models", "accuracy", "jobs", "users")]
+    assert len(ADMIN_FILES) == 5
+
+
+@pytest.mark.parametrize("path", ADMIN_FILES, ids=lambda p: p.name)
+def test_an_admin_page_on_its_own_refuses_a_dispatcher(app_settings, path):
+    at = _page(path, "disp1")
+    assert [e.value for e in at.error] == [GUARD_REFUSAL] and not at.table and not at.dataframe and not at.title
+    assert not at.button and not at.get("file_uploader")
 
 
 def test_the_estimate_page_on_its_own_opens_for_a_dispatcher(app_settings):

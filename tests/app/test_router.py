@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 from lfb.service import users
 from tests.app.conftest import PASSWORDS, new_app, nav_titles, preset, texts
 
-ADMIN_MARK = "arrives with the scheduler issue"  # a line only the admin page shows
+ADMIN_MARK = "scheduler sidecar"  # every admin page says whether it runs; no other page mentions it
+ADMIN_PAGES = ["Data", "Models", "Live accuracy", "Jobs", "Users"]
 
 ESTIMATE_HEADING = "When will the pump arrive?"  # the estimate page's heading
 
@@ -34,7 +35,7 @@ def test_without_sign_in_only_the_login_form_shows(app_settings):
 
 
 def test_a_page_path_before_sign_in_shows_only_the_login_form(app_settings):
-    at = new_app().switch_page("pages/admin.py").run()
+    at = new_app().switch_page("pages/admin_users.py").run()
     assert not at.title and not at.header and not at.table and ADMIN_MARK not in texts(at)
     assert [box.label for box in at.text_input] == ["Username", "Password"]
 
@@ -50,22 +51,39 @@ def test_dispatcher_navigation_has_estimate_and_station_map_but_no_admin(open_as
 
 def test_dispatcher_switching_to_the_admin_path_does_not_open_it(app_settings):
     at = preset(new_app(), "disp1", ["dispatcher"])
-    at.switch_page("pages/admin.py").run()  # before a first run the path maps to the admin page's URL, as typed
+    at.switch_page("pages/admin_users.py").run()  # before a first run the path maps to the admin page's URL, as typed
     assert not at.exception
     assert at.header[0].value == ESTIMATE_HEADING and ADMIN_MARK not in texts(at) and not at.table
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("pages/admin.py")  # once the navigation is known, the page is not even in it
+        at.switch_page("pages/admin_users.py")  # once the navigation is known, the page is not even in it
 
 
 def test_admin_path_opens_the_admin_page_for_an_admin(app_settings):
     at = preset(new_app(), "chief", ["admin"])
-    at.switch_page("pages/admin.py").run()
+    at.switch_page("pages/admin_users.py").run()
     assert not at.exception
-    assert nav_titles(at) == ["Estimate", "Station map", "Admin"]
-    assert at.title[0].value == "Admin" and ADMIN_MARK in texts(at)
+    assert nav_titles(at) == ["Estimate", "Station map", *ADMIN_PAGES]
+    assert at.title[0].value == "Users" and ADMIN_MARK in texts(at)
     table = at.table[0].value
-    assert list(table["username"]) == ["chief", "disp1"] and list(table["roles"]) == ["admin", "dispatcher"]
-    assert "password" not in table.columns
+    assert list(table.index) == ["chief", "disp1"] and list(table["Role"]) == ["admin", "dispatcher"]
+    assert not any("password" in column.lower() for column in table.columns)
+
+
+def test_the_admin_pages_are_under_their_own_section(app_settings, monkeypatch):
+    import streamlit as st
+
+    given = []
+    real = st.navigation
+
+    def recording(pages, **kwargs):
+        """Note the sections and page titles the router gives st.navigation."""
+        given.append({section: [p.title for p in listed] for section, listed in pages.items()})
+        return real(pages, **kwargs)
+
+    monkeypatch.setattr(st, "navigation", recording)
+    preset(new_app(), "chief", ["admin"]).run()
+    preset(new_app(), "disp1", ["dispatcher"]).run()
+    assert given == [{"": ["Estimate", "Station map"], "Admin": ADMIN_PAGES}, {"": ["Estimate", "Station map"]}]
 
 
 def test_station_map_opens_from_the_navigation(open_as):
@@ -76,21 +94,24 @@ def test_station_map_opens_from_the_navigation(open_as):
 
 def test_roles_in_the_session_are_not_trusted(app_settings):
     at = preset(new_app(), "disp1", ["admin"])
-    at.switch_page("pages/admin.py").run()
+    at.switch_page("pages/admin_users.py").run()
     assert nav_titles(at) == ["Estimate", "Station map"] and ADMIN_MARK not in texts(at)
     assert at.session_state["roles"] == ["dispatcher"]
 
 
 def test_a_role_change_in_the_credentials_file_takes_effect_on_the_next_run(app_settings):
     at = preset(new_app(), "chief", ["admin"])
-    at.switch_page("pages/admin.py").run()
-    assert at.title[0].value == "Admin"
+    at.switch_page("pages/admin_users.py").run()
+    assert at.title[0].value == "Users"
     users.set_role(app_settings, "disp1", "admin")
     users.set_role(app_settings, "chief", "dispatcher")
     at.run()
     assert nav_titles(at) == ["Estimate", "Station map"]
     assert at.header[0].value == ESTIMATE_HEADING and ADMIN_MARK not in texts(at)
     assert at.sidebar.caption[0].value == "Role: dispatcher"
+    assert "Your account no longer has the admin role" in texts(at)  # said once, plainly
+    at.run()
+    assert "no longer has the admin role" not in texts(at)
 
 
 def test_a_removed_user_is_signed_out_on_the_next_run(open_as, app_settings):

@@ -13,7 +13,8 @@ except ImportError:
     unavailable("the playwright package is not installed")
 
 APP = '[data-testid="stApp"]'
-ADMIN_MARK = "arrives with the scheduler issue"  # a line only the admin page shows
+ADMIN_MARK = "scheduler sidecar"  # every admin page says whether it runs; no other page mentions it
+ADMIN_PAGES = ["Data", "Models", "Live accuracy", "Jobs", "Users"]
 COOKIE = "lfb_signin"
 
 
@@ -104,26 +105,26 @@ def test_sign_out_ends_the_session_even_after_a_reload(app, page):
 def test_a_dispatcher_opening_the_admin_url_does_not_get_it(app, page):
     sign_in(page, app.url, "disp1", PASSWORDS["disp1"])
     signed_in(page, "Dee Spatcher (disp1)")
-    open_app(page, f"{app.url}/admin")
+    open_app(page, f"{app.url}/admin_users")
     expect(heading(page, "Estimate").first).to_be_visible()
     expect(shown(page, "Signed in as Dee Spatcher (disp1)")).to_be_visible()
-    expect(heading(page, "Admin")).to_have_count(0)
+    expect(heading(page, "Users")).to_have_count(0)
     assert ADMIN_MARK not in page.inner_text(APP)
 
 
-def test_an_admin_signs_in_and_opens_the_admin_page(app, page):
+def test_an_admin_signs_in_and_opens_the_users_page(app, page):
     sign_in(page, app.url, "chief", PASSWORDS["chief"])
     signed_in(page, "Chief Officer (chief)")
-    assert nav_titles(page) == ["Estimate", "Station map", "Admin"]
-    page.locator('[data-testid="stSidebarNavLink"]', has_text="Admin").click()
-    expect(heading(page, "Admin").first).to_be_visible()
+    assert nav_titles(page) == ["Estimate", "Station map", *ADMIN_PAGES]
+    page.locator('[data-testid="stSidebarNavLink"]', has_text="Users").click()
+    expect(heading(page, "Users").first).to_be_visible()
     expect(shown(page, ADMIN_MARK)).to_be_visible()
     table = page.locator('[data-testid="stTable"]').first
     expect(table).to_contain_text("disp1")
     expect(table).to_contain_text("dispatcher")
     assert "$2b$" not in page.inner_text(APP)
-    open_app(page, f"{app.url}/admin")  # and by its URL
-    expect(heading(page, "Admin").first).to_be_visible()
+    open_app(page, f"{app.url}/admin_users")  # and by its URL
+    expect(heading(page, "Users").first).to_be_visible()
 
 
 def test_a_wrong_password_shows_a_clear_error(app, page):
@@ -149,9 +150,9 @@ def test_the_first_request_of_a_fresh_server_for_a_page_url_goes_through_sign_in
     make_users(settings)
     fresh = start_app(settings, tmp_path / "app.log")
     try:
-        open_app(page, f"{fresh.url}/admin")  # Streamlit would run pages/admin.py directly: the guard reroutes it
-        expect(page.get_by_role("textbox", name="Password").first).to_be_visible()
-        expect(heading(page, "Admin")).to_have_count(0)
+        open_app(page, f"{fresh.url}/admin_users")  # Streamlit would run pages/admin_users.py directly: the guard
+        expect(page.get_by_role("textbox", name="Password").first).to_be_visible()  # reroutes it to sign-in
+        expect(heading(page, "Users")).to_have_count(0)
         assert ADMIN_MARK not in page.inner_text(APP)
     finally:
         stop_app(fresh.process)

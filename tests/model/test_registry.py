@@ -242,6 +242,18 @@ def test_rollback_skips_a_damaged_version_with_a_note(three):
     assert registry.champion(db) == v3
 
 
+def test_the_rollback_target_is_what_a_rollback_would_do_and_changes_nothing(three):
+    settings, db, (v1, v2, v3) = three
+    (settings.models_dir / v2 / "model-0.cbm").write_bytes(b"garbage")
+    log = registry.promotions_log(db)
+    preview = registry.rollback_target(db, settings.models_dir)
+    assert preview.version == v1 and preview.skipped[0].startswith(f"model {v2}: file model-0.cbm is damaged")
+    assert registry.champion(db) == v3 and registry.promotions_log(db) == log
+    assert registry.rollback(db, settings.models_dir, who="t") == preview
+    with pytest.raises(RegistryError, match="is the first champion"):
+        registry.rollback_target(db, settings.models_dir)
+
+
 def test_serving_falls_back_down_the_rollback_stack_not_to_a_rolled_back_version(three):
     from lfb.model.serving import Predictor
 

@@ -87,7 +87,7 @@ def _port(name: str, default: int) -> int:
 
 
 def _command(name: str, default: str) -> str:
-    """Return the command line in environment variable `name` (it must split into words like a shell's), or `default`."""
+    """Return the command line in environment variable `name` (split into words as a shell would), or `default`."""
     text = _raw(name)
     if text is None:
         return default

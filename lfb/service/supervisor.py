@@ -263,10 +263,8 @@ def python_command(command: Sequence[str]) -> list[str]:
 def _script_missing(command: Sequence[str], cwd: Path) -> str | None:
     """Return the script a `python SCRIPT.py ...` command names when that file does not exist (else None)."""
     words = list(command)
-    if len(words) >= 2 and Path(words[0]).name.startswith("python") and words[1].endswith(".py"):
-        if not (cwd / words[1]).is_file():
-            return words[1]
-    return None
+    is_script = len(words) >= 2 and Path(words[0]).name.startswith("python") and words[1].endswith(".py")
+    return words[1] if is_script and not (cwd / words[1]).is_file() else None
 
 
 def app_url(settings: Settings, host: str = "localhost") -> str:

@@ -30,7 +30,7 @@ def run_install(venv: Path, reqs: str = "requirements.txt") -> subprocess.Comple
     """Run scripts/install.sh VENV REQS."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LFB_")}
     return subprocess.run(["bash", str(INSTALL), str(venv), reqs], env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
 
 
 def pip_calls(calls: Path) -> list[str]:
@@ -42,9 +42,10 @@ def test_it_installs_once_and_not_again_while_the_requirements_are_unchanged(tmp
     venv, calls = fake_venv(tmp_path)
     first = run_install(venv)
     assert first.returncode == 0, first.stderr
-    assert pip_calls(calls) == [f"-m pip install --disable-pip-version-check --no-input -r "
-                                f"{PROJECT_ROOT / 'requirements.txt'}"]
-    assert "installing requirements.txt into" in first.stdout and "requirements (requirements.txt) installed" in first.stdout
+    wanted = f"-m pip install --disable-pip-version-check --no-input -r {PROJECT_ROOT / 'requirements.txt'}"
+    assert pip_calls(calls) == [wanted]
+    assert "installing requirements.txt into" in first.stdout
+    assert "requirements (requirements.txt) installed" in first.stdout
     assert (venv / ".installed-requirements.txt").is_file()
     second = run_install(venv)
     assert second.returncode == 0, second.stderr
@@ -70,9 +71,10 @@ def test_the_test_requirements_have_their_own_stamp(tmp_path):
 
 
 def test_a_failed_install_leaves_no_stamp_and_says_so(tmp_path):
-    venv, calls = fake_venv(tmp_path)
+    venv, _calls = fake_venv(tmp_path)
     python = venv / "bin" / "python"
-    python.write_text(python.read_text().replace('echo "pip: $*"; exit 0', 'echo "ERROR: no such package" >&2; exit 1'))
+    failing = 'echo "ERROR: no such package" >&2; exit 1'
+    python.write_text(python.read_text().replace('echo "pip: $*"; exit 0', failing))
     failed = run_install(venv)
     assert failed.returncode != 0 and "ERROR: no such package" in failed.stderr
     assert not (venv / ".installed-requirements.txt").exists()
@@ -81,7 +83,8 @@ def test_a_failed_install_leaves_no_stamp_and_says_so(tmp_path):
 def test_a_missing_requirements_file_is_one_line(tmp_path):
     venv, _calls = fake_venv(tmp_path)
     done = run_install(venv, "requirements-none.txt")
-    assert done.returncode == 2 and done.stderr.strip() == f"error: no requirements file {PROJECT_ROOT}/requirements-none.txt"
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: no requirements file {PROJECT_ROOT}/requirements-none.txt"
 
 
 def test_bootstrap_installs_through_install_sh(tmp_path):
@@ -89,7 +92,8 @@ def test_bootstrap_installs_through_install_sh(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LFB_")}
     env["LFB_VENV"] = str(venv)
     script = f'source "{PROJECT_ROOT}/scripts/bootstrap.sh" requirements.txt && command -v python && pwd'
-    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120, cwd="/")
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120, cwd="/",
+                          check=False)
     assert done.returncode == 0, done.stderr
     assert len(pip_calls(calls)) == 1
     lines = done.stdout.strip().splitlines()

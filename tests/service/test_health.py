@@ -16,7 +16,7 @@ from tests.browser.conftest import free_port
 class _Health(http.server.BaseHTTPRequestHandler):
     """Answer like Streamlit's health URL."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_GET(self) -> None:  # the name http.server calls
         ok = self.path == "/_stcore/health"
         self.send_response(200 if ok else 404)
         self.end_headers()

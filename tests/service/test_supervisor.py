@@ -223,8 +223,8 @@ def test_python_in_a_command_is_this_interpreter():
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
-    ("LFB_SIDECAR_CMD", "python 'scheduler.py", "LFB_SIDECAR_CMD must be a command line such as 'python "
-                                                "scheduler.py': No closing quotation in \"python 'scheduler.py\""),
+    ("LFB_SIDECAR_CMD", "python 'scheduler.py", ("LFB_SIDECAR_CMD must be a command line such as 'python "
+                                                 "scheduler.py': No closing quotation in \"python 'scheduler.py\"")),
     ("LFB_RESTART_LIMIT", "-1", "LFB_RESTART_LIMIT must be at least 0, got '-1'"),
     ("LFB_RESTART_BACKOFF", "soon", "LFB_RESTART_BACKOFF must be a number, got 'soon'"),
     ("LFB_STOP_TIMEOUT", "0", "LFB_STOP_TIMEOUT must be more than 0, got '0'"),

@@ -21,11 +21,14 @@ PY = sys.executable
 
 
 def sleeper(pid_file: Path, *, ignore_term: bool = False) -> list[str]:
-    """Return a command that writes its process id to `pid_file`, then sleeps (ignoring SIGTERM if asked)."""
+    """Return a command that writes its process id to `pid_file`, then sleeps; on SIGTERM it writes 'SIGTERM' to
+    `pid_file` + '.stop' and ends (or ignores SIGTERM if asked)."""
     code = textwrap.dedent(f"""
         import os, signal, sys, time
-        if {ignore_term!r}:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        def stop(signum, frame):
+            open({str(pid_file) + ".stop"!r}, "w").write(signal.Signals(signum).name)
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if {ignore_term!r} else stop)
         open({str(pid_file)!r}, "w").write(str(os.getpid()))
         print("child up", flush=True)
         time.sleep(600)
@@ -108,7 +111,10 @@ def test_both_children_start_and_a_signal_stops_both_with_exit_code_0(tmp_path, 
     finally:
         process.kill()
     assert gone(app) and gone(sidecar)
+    for name in ("app", "sidecar"):  # asked to end (SIGTERM), not killed, whichever signal stopped the supervisor
+        assert (tmp_path / f"{name}.pid.stop").read_text() == "SIGTERM"
     out = log.read_text()
+    assert "killing it" not in out
     assert "started the app" in out and "started the sidecar" in out
     assert f"stopping ({sig.name}): app, sidecar" in out and out.rstrip().endswith("[supervisor] stopped")
     assert "Traceback" not in out
@@ -124,8 +130,10 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_timeout(tmp_path):
         assert process.wait(timeout=30) == 0
     finally:
         process.kill()
-    assert gone(stubborn)
+    assert gone(stubborn) and not (tmp_path / "sidecar.pid.stop").exists()
+    assert (tmp_path / "app.pid.stop").read_text() == "SIGTERM"
     assert "sidecar: it did not stop within 1 s: killing it" in log.read_text()
+    assert "app: it did not stop" not in log.read_text()
 
 
 def stop_when(supervisor: Supervisor, predicate, timeout: float = 30.0) -> threading.Thread:

@@ -60,7 +60,7 @@ def _err(message: str) -> None:
 def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     """Create or upgrade the database; load demo data if it is empty."""
     db = jobs.setup(settings, demo_if_empty=not args.no_demo, train_if_missing=not args.no_train,
-                    progress=args.progress)
+                    quick_demo_model=not args.full_training, progress=args.progress)
     from lfb.data.status import data_status
     from lfb.model import registry
 
@@ -76,6 +76,22 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
         in_service = f"none can load ({'; '.join(exc.problems)}): train a fresh one with `python -m lfb train`"
     print(f"model in service: {in_service}")
     return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Set up, then run and supervise the app and the scheduler sidecar until stopped."""
+    from lfb.service.supervisor import serve
+
+    return serve(settings, setup=not args.no_setup, sidecar=not args.no_sidecar)
+
+
+def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    """Say whether the app or the sidecar is alive; exit 0 if it is, 1 if not (for health checks)."""
+    from lfb.service.health import app_health, sidecar_health
+
+    alive, words = app_health(settings) if args.what == "app" else sidecar_health(settings)
+    print(words)
+    return EXIT_OK if alive else EXIT_FAILED
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -605,7 +621,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("setup", help="create/upgrade the database; load demo data if it is empty")
     p.add_argument("--no-demo", action="store_true", help="do not load demo data into an empty database")
     p.add_argument("--no-train", action="store_true", help="do not train a first model when none serves")
+    p.add_argument("--full-training", action="store_true", help="train a first model on DEMO data with the full "
+                   "settings (about 3 minutes) instead of the quick ones (about 1 minute, as accurate on the demo)")
     p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser("serve", help="set up, then run the app and the scheduler sidecar until Ctrl-C "
+                                     "(what ./start.sh runs): restarts a child that dies, stops both cleanly")
+    p.add_argument("--no-setup", action="store_true", help="do not run `setup` first (demo data, a first model)")
+    p.add_argument("--no-sidecar", action="store_true", help="run the app alone (the sidecar runs elsewhere)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("health", help="exit 0 when the app (or the scheduler sidecar) is alive, 1 when not")
+    p.add_argument("what", choices=["app", "sidecar"], help="app: it answers on LFB_PORT; sidecar: its heartbeat "
+                   "is recent")
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("demo", help="generate DEMO data in the published schema and ingest it")
     p.add_argument("--months", type=count_arg(1), default=36, help="months of data (default 36)")

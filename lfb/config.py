@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -85,6 +86,20 @@ def _port(name: str, default: int) -> int:
     return int(text)
 
 
+def _command(name: str, default: str) -> str:
+    """Return the command line in environment variable `name` (split into words as a shell would), or `default`."""
+    text = _raw(name)
+    if text is None:
+        return default
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a command line such as {default!r}: {exc} in {text!r}") from None
+    if not words:
+        raise ConfigError(f"{name} must be a command line such as {default!r}, got {text!r}")
+    return text
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where state lives and how the project talks to the outside world."""
@@ -122,6 +137,11 @@ class Settings:
     upload_max_mb: int = 300  # the largest record file the admin console accepts for ingestion
     drift_tolerance: float = 0.15  # live accuracy: a month's MAE this much above the test-window MAE is drift
     drift_min_pumps: int = 500  # live accuracy: a month with fewer pumps is shown but not judged
+    # ./start.sh's supervisor (lfb/service/supervisor.py): the sidecar's command, restarts and how long a stop waits
+    sidecar_cmd: str = "python scheduler.py"
+    restart_limit: int = 5  # restarts in a row of a child that keeps dying, before the supervisor gives up
+    restart_backoff_s: float = 1.0  # wait before the first restart; doubled for each next one, up to 30 s
+    stop_timeout_s: float = 10.0  # on a stop, how long a child has to end after SIGTERM before it is killed
 
     def relocated(self, data_dir: Path, models_dir: Path | None = None) -> Settings:
         """Return these settings with every state path under `data_dir` (and models in `models_dir`)."""
@@ -173,6 +193,10 @@ def get_settings() -> Settings:
         admin_user=os.environ.get("LFB_ADMIN_USER", "").strip(),
         admin_password=os.environ.get("LFB_ADMIN_PASSWORD", ""),
         port=_port("LFB_PORT", 8501),
+        sidecar_cmd=_command("LFB_SIDECAR_CMD", "python scheduler.py"),
+        restart_limit=_int("LFB_RESTART_LIMIT", 5, 0),
+        restart_backoff_s=_float("LFB_RESTART_BACKOFF", 1.0, 0.0),
+        stop_timeout_s=_float("LFB_STOP_TIMEOUT", 10.0, 0.0, above=True),
         map_style=os.environ.get("LFB_MAP_STYLE", "").strip(),
         upload_max_mb=_int("LFB_UPLOAD_MAX_MB", 300, 1),
         drift_tolerance=_float("LFB_DRIFT_TOLERANCE", 0.15, 0.0, above=True),

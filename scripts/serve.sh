@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Start the app (streamlit run app.py) on $LFB_PORT (default 8501). On a first start it creates the admin account
-# first and prints its generated password, once. Called by start.sh when the data and a model are ready; it expects
-# the project's Python on PATH (scripts/bootstrap.sh puts it there).
+# Start the app alone (streamlit run app.py) on $LFB_PORT (default 8501), unsupervised. On a first start it creates
+# the admin account first and prints its generated password, once. ./start.sh does not use it: it runs the app and the
+# sidecar under `python -m lfb serve`. It expects the project's Python on PATH (scripts/bootstrap.sh puts it there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m lfb users init

@@ -113,9 +113,17 @@ def serving_problem(db: sqlite_utils.Database, settings: Settings) -> str:
     return ""
 
 
+# A model trained by setup on DEMO data only uses a higher learning rate: measured on the London-scale demo (test
+# 2026-08..10, 45,441 pumps), MAE 74.5 s and P90 coverage 90.4% either way, in 58 s instead of 189 s, so ./start.sh
+# is ready in minutes. Real data, and every other training (CLI, admin, sidecar), use the full settings.
+QUICK_DEMO_MODEL = {"learning_rate": 0.2, "early_stopping_rounds": 30}
+
+
 def setup(settings: Settings, *, demo_if_empty: bool = True, train_if_missing: bool = True,
-          progress: ProgressFactory = _no_progress, log: Log = print) -> sqlite_utils.Database:
-    """Prepare the store; load the demo dataset when it holds no records; train a model when none can serve."""
+          quick_demo_model: bool = False, progress: ProgressFactory = _no_progress,
+          log: Log = print) -> sqlite_utils.Database:
+    """Prepare the store; load the demo dataset when it holds no records; train a model when none can serve
+    (with `quick_demo_model`, on demo data only, at QUICK_DEMO_MODEL's learning rate)."""
     from lfb.model.training import train
 
     db = open_store(settings)
@@ -125,6 +133,15 @@ def setup(settings: Settings, *, demo_if_empty: bool = True, train_if_missing: b
         load_demo(db, settings, progress=progress, log=log)
     if train_if_missing and has_data(db) and (problem := serving_problem(db, settings)):
         fresh = "the first one" if problem == "no model in service" else "a fresh one"
-        log(f"{problem}: training {fresh} (a few minutes on London-scale data) ...")
-        train(db, settings, who="setup", log=log)
+        demo_only = not db.execute("SELECT EXISTS(SELECT 1 FROM incidents WHERE is_demo = 0)").fetchone()[0]
+        if quick_demo_model and demo_only:
+            from lfb.model.estimator import ModelSettings
+
+            log(f"{problem}: training {fresh} on the DEMO data (learning rate {QUICK_DEMO_MODEL['learning_rate']}: "
+                "as accurate on the demo, about a minute) ...")
+            train(db, settings, who="setup", log=log,
+                  model_settings=ModelSettings(threads=settings.model_threads, **QUICK_DEMO_MODEL))
+        else:
+            log(f"{problem}: training {fresh} (a few minutes on London-scale data) ...")
+            train(db, settings, who="setup", log=log)
     return db

@@ -174,12 +174,16 @@ def training_examples(db: sqlite_utils.Database, until: str | None = None) -> Ex
 
 
 def train(db: sqlite_utils.Database, settings: Settings, *, until: str | None = None, test_months: int | None = None,
-          who: str = "cli", model_settings: ModelSettings | None = None, log: Log = print) -> TrainResult:
-    """Train a candidate on stored data up to `until`, register it, and promote it if the rule says so."""
+          who: str = "cli", model_settings: ModelSettings | None = None, log: Log = print,
+          owner: str | None = None) -> TrainResult:
+    """Train a candidate on stored data up to `until`, register it, and promote it if the rule says so.
+
+    `who` is recorded in the promotions log; `owner` names the train lock's holder (default: `who`).
+    """
     started = time.perf_counter()
     model_settings = model_settings or ModelSettings(threads=settings.model_threads)
     test_months = test_months or settings.test_months
-    with job_lock(settings, "train", owner=who) as lease:
+    with job_lock(settings, "train", owner=owner or who) as lease:
         clean_strays(db, settings.models_dir, log=log)
         log("loading pump attendances" + (" (real data only: demo rows are left out)" if has_real_data(db)
                                           else " (DEMO data)"))

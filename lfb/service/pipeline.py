@@ -77,6 +77,6 @@ def run_pipeline(db: sqlite_utils.Database, settings: Settings, *, who: str = "s
         log(reason)
         return PipelineResult(fetch_ok, f"{fetched}; {reason}")
     log("step 2/2: training a candidate and scoring it against the champion on the same newest months")
-    result = train(db, settings, who=who, model_settings=model_settings, log=log)
+    result = train(db, settings, who=who, owner=owner, model_settings=model_settings, log=log)
     words = decision_words(result.version, result.metadata["decision"])
     return PipelineResult(fetch_ok, f"{fetched}; {words}", result.version, result.promoted)

@@ -59,9 +59,9 @@ class JobContext:
     """A running job's log excerpt, progress reports and stop signal."""
 
     def __init__(self, settings: Settings, job_id: int, echo: Log, should_stop: Callable[[], bool],
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, owner: str = "sidecar"):
         self.settings, self.job_id, self.echo, self.should_stop = settings, job_id, echo, should_stop
-        self.clock = clock
+        self.clock, self.owner = clock, owner  # owner: how the job's locks name their holder
         self.lines: deque[str] = deque(maxlen=LOG_LINES)
         self.span = (0.0, 1.0)  # the part of the whole job the current step covers
         self.fraction: float | None = None
@@ -157,7 +157,7 @@ def _fetch(ctx: JobContext, db: sqlite_utils.Database, args: dict[str, Any], who
     from lfb.data.datastore import OfflineError
 
     try:
-        report = jobs.fetch(db, ctx.settings, progress=ctx.progress, log=ctx.log, owner=who)
+        report = jobs.fetch(db, ctx.settings, progress=ctx.progress, log=ctx.log, owner=ctx.owner)
     except OfflineError:
         return False, OFFLINE
     ingested = [f"{o.ingest.file_name} ({o.ingest.rows_read:,} rows read, {o.ingest.rows_rejected:,} rejected)"
@@ -173,7 +173,8 @@ def _ingest(ctx: JobContext, db: sqlite_utils.Database, args: dict[str, Any], wh
     path = upload_path(ctx.settings, str(args["path"]))
     if not path.is_file():
         return False, f"no such file: {path} (upload it again); nothing changed"
-    report = jobs.ingest_files(db, [path], settings=ctx.settings, progress=ctx.progress, log=ctx.log, owner=who)[0]
+    report = jobs.ingest_files(db, [path], settings=ctx.settings, progress=ctx.progress, log=ctx.log,
+                               owner=ctx.owner)[0]
     if report.status == "ok":
         return True, (f"ingested {report.file_name}: {report.rows_read:,} {report.kind} rows read "
                       f"({report.rows_inserted:,} new, {report.rows_updated:,} updated), "
@@ -189,7 +190,7 @@ def _train(ctx: JobContext, db: sqlite_utils.Database, args: dict[str, Any], who
     from lfb.model.training import train
 
     result = train(db, ctx.settings, until=args.get("until"), test_months=_count(args, "test_months"), who=who,
-                   model_settings=model_settings, log=ctx.log)
+                   owner=ctx.owner, model_settings=model_settings, log=ctx.log)
     return True, decision_words(result.version, result.metadata["decision"])
 
 
@@ -240,7 +241,7 @@ def _rollback(ctx: JobContext, db: sqlite_utils.Database, args: dict[str, Any], 
 def _pipeline(ctx: JobContext, db: sqlite_utils.Database, args: dict[str, Any], who: str,
               model_settings: ModelSettings | None) -> tuple[bool, str]:
     """Fetch, ingest, train a candidate and promote it only if the rule says so."""
-    result = run_pipeline(db, ctx.settings, who=who, owner=who, log=ctx.log, progress=ctx.progress,
+    result = run_pipeline(db, ctx.settings, who=who, owner=ctx.owner, log=ctx.log, progress=ctx.progress,
                           model_settings=model_settings)
     return result.ok, result.outcome
 
@@ -290,10 +291,10 @@ def failure_words(settings: Settings, job: dict[str, Any], exc: BaseException) -
 def run_job(settings: Settings, job: dict[str, Any], log: Log = print, *, model_settings: ModelSettings | None = None,
             should_stop: Callable[[], bool] = lambda: False, note: str = "") -> JobResult:
     """Run one claimed job (status running) of any kind and close it with its outcome; never raise for its errors."""
-    context = JobContext(settings, int(job["id"]), log, should_stop)
+    who = str(job.get("requested_by") or "sidecar")
+    context = JobContext(settings, int(job["id"]), log, should_stop, owner=f"{who} (sidecar job #{job['id']})")
     capture = _Capture(context)
     logging.getLogger("lfb").addHandler(capture)
-    who = str(job.get("requested_by") or "sidecar")
     db = None
     try:
         if note:

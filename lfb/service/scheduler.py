@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
@@ -299,7 +300,8 @@ def _echo(line: str) -> None:
 
 def main() -> int:
     """Run the sidecar until SIGTERM or SIGINT (`python scheduler.py`); errors are one line."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+    logging.Formatter.converter = time.gmtime  # UTC, like the sidecar's own lines
     try:
         settings = get_settings()
     except ConfigError as exc:

@@ -82,10 +82,11 @@ def _restart_and_check_interrupted(settings, start, job_id):
     return proc
 
 
-def _stop(proc):
-    """Stop a sidecar with SIGTERM and check it ends cleanly."""
-    proc.send_signal(signal.SIGTERM)
+def _stop(proc, how=signal.SIGTERM):
+    """Stop a sidecar with SIGTERM (or SIGINT, Ctrl-C) and check it ends cleanly."""
+    proc.send_signal(how)
     assert proc.wait(timeout=60) == 0
+    assert f"stopping (signal {how.name})" in proc.output.read_text() and "Traceback" not in proc.output.read_text()
 
 
 def test_a_sidecar_killed_in_the_middle_of_a_training_leaves_everything_consistent(sidecar):
@@ -124,7 +125,7 @@ def test_a_sidecar_killed_in_the_middle_of_an_ingest_leaves_everything_consisten
     assert count(db, "mobilisations") == before
     assert db.execute("SELECT status, message FROM ingests WHERE file_name = 'big.csv'").fetchone() == \
         ("failed", INTERRUPTED)
-    _stop(second)
+    _stop(second, signal.SIGINT)
 
 
 def test_sigterm_in_the_middle_of_a_training_stops_cleanly_with_a_clear_status(sidecar):

@@ -176,13 +176,13 @@ def report_progress(settings: Settings, job_id: int, text: str, fraction: float 
 
 
 def finish(settings: Settings, job_id: int, ok: bool, outcome: str, log: str = "") -> None:
-    """Close a running job: done or failed, the outcome in words and the end of its log."""
+    """Close a running job: done or failed, the outcome in words and the end of its log (a closed job stays so)."""
     db = open_service_db(settings)
     try:
         with transaction(db):
             db.execute("UPDATE jobs SET status = ?, finished = ?, outcome = ?, log = ?, progress = NULL, "
-                       "progress_pct = NULL WHERE id = ?", [DONE if ok else FAILED, _now(), outcome[:2000],
-                                                            log[-8000:], job_id])
+                       "progress_pct = NULL WHERE id = ? AND status = ?",
+                       [DONE if ok else FAILED, _now(), outcome[:2000], log[-8000:], job_id, RUNNING])
     finally:
         db.close()
 

@@ -154,7 +154,8 @@ class Sidecar:
         now = dt.datetime.now(UTC)
         if missed is not None and missed.within_grace:
             scheduler.add_job(self.scheduled_pipeline, "date", run_date=now, id=MISSED_JOB, replace_existing=True,
-                              name="missed pipeline", misfire_grace_time=None, kwargs={"missed": missed})
+                              name="missed pipeline", coalesce=True, max_instances=1, misfire_grace_time=None,
+                              kwargs={"missed": missed})
         scheduler.add_job(self.poll, IntervalTrigger(seconds=self.settings.poll_s), id=POLL_JOB, name="requests",
                           replace_existing=True, coalesce=True, max_instances=1, next_run_time=now,
                           misfire_grace_time=None)

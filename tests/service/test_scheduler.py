@@ -187,6 +187,44 @@ def test_a_stop_during_a_training_ends_it_at_a_safe_point_and_keeps_nothing(stor
     assert holder(settings, "train") is None and holder(settings, "sidecar") is None
 
 
+def test_a_job_that_reaches_no_safe_point_is_marked_abandoned_on_stop(store, monkeypatch):
+    from lfb.model import training
+    from lfb.service import scheduler
+
+    settings, db, champion = store
+    monkeypatch.setattr(scheduler, "STOP_WAIT_S", 0.3)
+    inside, release = threading.Event(), threading.Event()
+
+    def stuck(*args, **kwargs):
+        inside.set()
+        release.wait(30)  # a long native fit: no log line, no safe point
+        raise RuntimeError("ended after the stop")
+    monkeypatch.setattr(training, "train", stuck)
+    job_id = submit(settings, "train")
+    with running(settings) as sidecar:
+        _wait_for(inside.is_set, 30, "the training to start")
+    assert sidecar.abandoned == job_id
+    job = get_job(settings, job_id)
+    assert job["status"] == FAILED and job["outcome"].startswith("abandoned: the sidecar was stopped at ")
+    release.set()
+    _wait_for(lambda: sidecar.current is None, 30, "the stuck job to end")
+    assert get_job(settings, job_id)["outcome"] == job["outcome"]  # the job stays closed as abandoned
+
+
+def test_the_scheduler_jobs_have_fixed_ids_and_run_one_instance_coalesced(store):
+    settings, _, _ = store
+    sidecar = Sidecar(dataclasses.replace(settings, misfire_grace_s=1800.0), echo=lambda _l: None)
+    jobs = {job.id: job for job in sidecar.build(Missed(dt.datetime.now(UTC), 60.0, True)).get_jobs()}
+    assert set(jobs) == {"monthly-pipeline", "missed-pipeline", "poll-requests", "heartbeat"}
+    assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
+    pipeline = jobs["monthly-pipeline"]
+    assert pipeline.misfire_grace_time == 1800 and str(pipeline.trigger.timezone) == "Europe/London"
+    assert str(pipeline.trigger) == "cron[month='*', day='15', day_of_week='*', hour='2', minute='0']"
+    assert jobs["poll-requests"].trigger.interval.total_seconds() == settings.poll_s
+    without = {job.id for job in sidecar.build(None).get_jobs()}
+    assert "missed-pipeline" not in without
+
+
 # ---- runs missed while the sidecar was down ----
 
 def _start_and_stop(settings, at: dt.datetime) -> None:

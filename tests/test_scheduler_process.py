@@ -11,7 +11,7 @@ import pytest
 
 from lfb.config import PROJECT_ROOT
 from lfb.data.ingest import INTERRUPTED
-from lfb.data.store import connect, count
+from lfb.data.store import count
 from lfb.model.registry import champion, list_versions
 from lfb.service.locks import holder
 from lfb.service.requests import DONE, FAILED, RUNNING, get_job, sidecar_status, submit
@@ -161,5 +161,5 @@ def test_a_bad_setting_or_a_second_sidecar_is_one_line(sidecar):
     assert second.wait(timeout=60) == 1
     [line] = second.output.read_text().splitlines()
     assert line.startswith("error: another scheduler sidecar runs with this data: a sidecar job is already running "
-                           f"(started ") and f"process {first.pid} on " in line
+                           "(started ") and f"process {first.pid} on " in line
     _stop(first)

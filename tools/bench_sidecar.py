@@ -72,9 +72,10 @@ def pick_up(settings, count: int, poll_s: float) -> list[float]:
         time.sleep(rng.uniform(0, poll_s))  # a person asks at any moment of the poll cycle
         written = time.monotonic()
         job_id = submit(settings, "evaluate", who="bench")
-        _wait(lambda: get_job(settings, job_id)["status"] != PENDING, 10 * poll_s + 30, "the request to be taken")
+        _wait(lambda job_id=job_id: get_job(settings, job_id)["status"] != PENDING, 10 * poll_s + 30,
+              "the request to be taken")
         delays.append(time.monotonic() - written)
-        _wait(lambda: get_job(settings, job_id)["status"] in ("done", "failed"), 60, "the evaluation")
+        _wait(lambda job_id=job_id: get_job(settings, job_id)["status"] in ("done", "failed"), 60, "the evaluation")
     return delays
 
 

@@ -115,6 +115,14 @@ class Sidecar:
         """Take the sidecar lock, close what a previous sidecar left running, tidy; return a missed run, if any."""
         now = self.clock()
         self._lease = acquire(self.settings, SIDECAR_LOCK, owner="scheduler sidecar")
+        try:
+            return self._recover(now)
+        except BaseException:
+            self._lease.release()
+            raise
+
+    def _recover(self, now: dt.datetime) -> Missed | None:
+        """Close what a previous sidecar left running, tidy, write the first heartbeat; return a missed run."""
         self.started = _utc_text(now)
         previous = requests.sidecar_status(self.settings, now=now.timestamp())
         last_seen = None if previous.seen_s_ago is None else now - dt.timedelta(seconds=previous.seen_s_ago)
@@ -172,8 +180,8 @@ class Sidecar:
             self.echo(f"the pipeline planned at {_london(missed.fire)} was missed while no sidecar ran "
                       f"({missed.late_s / 60:,.0f} min ago, within the grace period): running it now")
         self.scheduler = self.build(missed)
-        self.echo(f"scheduler sidecar started (process {self.pid} on {self.host}): pipeline '{self.settings.pipeline_cron}'"
-                  f" London time, next {_london(self.next_pipeline())}; looking for requests every "
+        self.echo(f"scheduler sidecar started (process {self.pid} on {self.host}): pipeline "
+                  f"'{self.settings.pipeline_cron}' London time, next {_london(self.next_pipeline())}; looking for requests every "
                   f"{self.settings.poll_s:g} s; training with {self.settings.model_threads} thread(s)")
         if not self._stop.is_set():
             self.scheduler.start()

@@ -66,7 +66,7 @@ def test_a_training_reports_its_stages_and_ends_with_the_rules_verdict(store, mo
 
 
 def test_an_ingest_says_what_it_read_and_a_second_one_that_nothing_was_new(store):
-    settings, db, _ = store
+    settings, _, _ = store
     (settings.data_dir / "uploads").mkdir(parents=True)
     rows = [incident_row(f"00000{i}-01092024", DateOfCall="2024-09-01", CalYear="2024") for i in range(3)]
     write_csv(settings.data_dir / "uploads" / "september.csv", rows + [dict(rows[0], IncidentNumber="")])
@@ -99,7 +99,7 @@ def test_a_training_while_another_holds_the_train_lock_is_refused_politely(store
 
 
 def test_evaluate_scores_the_champion_on_its_test_window_or_on_stored_months(store):
-    settings, db, champion = store
+    settings, _, champion = store
     test = _run(settings, "evaluate")
     assert test["status"] == DONE
     assert re.fullmatch(rf"{champion} on test window 2024-07\.\.2024-08 \(held out at training\): MAE \d+\.\d s, "
@@ -137,7 +137,7 @@ def test_a_fetch_while_offline_fails_saying_so_and_changes_nothing(store):
 
 
 def test_an_unexpected_error_is_a_failed_job_with_one_line_and_the_traceback_in_the_error_log(store, monkeypatch):
-    settings, db, _ = store
+    settings, _, _ = store
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom\nsecond line")
@@ -177,7 +177,7 @@ def test_a_stop_in_the_middle_of_an_ingest_keeps_nothing_of_the_file(store, tmp_
 
 
 def test_library_warnings_during_a_job_go_into_its_log(store):
-    settings, db, _ = store
+    settings, _, _ = store
     service = open_service_db(settings)
     service.execute("INSERT INTO locks (name, owner, pid, host, token, started, renewed, expires) VALUES "
                     "('ingest', 'ghost', 1, 'gone-container', 't', '2026-01-01 02:00:00', 0, 0)")

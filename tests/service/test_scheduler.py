@@ -174,6 +174,15 @@ def test_one_sidecar_at_a_time(store):
     assert holder(settings, "sidecar") is None  # released on stop
 
 
+def test_a_sidecar_that_cannot_start_holds_no_lock(store, tmp_path):
+    settings, _, _ = store
+    (tmp_path / "not-a-folder").write_text("")
+    broken = dataclasses.replace(settings, db_path=tmp_path / "not-a-folder" / "lfb.db")
+    with pytest.raises(Exception):  # noqa: B017 - whatever the store's error, the lock must go
+        Sidecar(broken, echo=lambda _line: None).run()
+    assert holder(settings, "sidecar") is None
+
+
 def test_a_stop_during_a_training_ends_it_at_a_safe_point_and_keeps_nothing(store):
     settings, db, champion = store
     slow = ModelSettings(**{**FAST_MODEL, "max_iterations": 300, "learning_rate": 0.05, "ensemble": 6})
@@ -191,7 +200,7 @@ def test_a_job_that_reaches_no_safe_point_is_marked_abandoned_on_stop(store, mon
     from lfb.model import training
     from lfb.service import scheduler
 
-    settings, db, champion = store
+    settings, _, _ = store
     monkeypatch.setattr(scheduler, "STOP_WAIT_S", 0.3)
     inside, release = threading.Event(), threading.Event()
 
@@ -237,7 +246,7 @@ def _start_and_stop(settings, at: dt.datetime) -> None:
 
 
 def test_a_run_missed_while_down_runs_once_when_the_sidecar_comes_back_within_the_grace_period(store):
-    settings, db, champion = store
+    settings, db, _ = store
     _start_and_stop(settings, dt.datetime(2026, 12, 14, 12, 0, tzinfo=UTC))  # alive the day before, then down
     assert _scheduled(settings) == []
     _start_and_stop(settings, dt.datetime(2026, 12, 15, 3, 0, tzinfo=UTC))  # back an hour after the 02:00 run

@@ -9,7 +9,7 @@ champion with the sidecar's settings (LFB_SIDECAR_THREADS threads, the full mode
     from being written to the sidecar marking it running;
   - pipeline: ingests months 13-15 (as a fetch would) and times a `pipeline` request from being written to done
     (offline check, the stored-data check, training a candidate, scoring it and the champion on the same months,
-    the decision), with the job's own duration.
+    the decision), with the job's own duration; then a second one, which finds nothing new to learn from.
 Your real data and models are untouched.
 """
 from __future__ import annotations
@@ -79,14 +79,19 @@ def pick_up(settings, count: int, poll_s: float) -> list[float]:
     return delays
 
 
-def pipeline(settings, demo: Path) -> tuple[float, dict]:
-    """Ingest months 13-15, then time a pipeline request from being written to done; return (seconds, job)."""
+def ingest_new_months(settings, demo: Path) -> None:
+    """Ingest months 13-15 (2025), as a fetch would."""
     from lfb.service import jobs
-    from lfb.service.requests import get_job, submit
 
     db = jobs.open_store(settings)
     jobs.ingest_files(db, sorted(demo.glob("*-2025.csv")), settings=settings, log=lambda _m: None)
     db.close()
+
+
+def pipeline(settings) -> tuple[float, dict]:
+    """Time a pipeline request from being written to done; return (seconds, job)."""
+    from lfb.service.requests import get_job, submit
+
     written = time.monotonic()
     job_id = submit(settings, "pipeline", who="bench")
     _wait(lambda: get_job(settings, job_id)["status"] in ("done", "failed"), 3600, "the pipeline")
@@ -118,9 +123,11 @@ def main() -> int:
             delays = pick_up(settings, args.requests, args.poll_s)
             print(f"pick-up with LFB_POLL_S={args.poll_s:g}: median {statistics.median(delays):.2f} s, "
                   f"mean {statistics.mean(delays):.2f} s, worst {max(delays):.2f} s over {len(delays)} requests")
-            seconds, job = pipeline(settings, demo)
-            print(f"pipeline request: {job['status']} {seconds:.1f} s from request to done (the job itself "
-                  f"{job['seconds']:.0f} s)\n  {job['outcome']}")
+            ingest_new_months(settings, demo)
+            for label in ("pipeline request, 3 new months", "pipeline request again, nothing new"):
+                seconds, job = pipeline(settings)
+                print(f"{label}: {job['status']} {seconds:.1f} s from request to done (the job itself "
+                      f"{job['seconds']:.0f} s)\n  {job['outcome']}")
         finally:
             process.terminate()
             process.wait(timeout=60)

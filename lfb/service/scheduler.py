@@ -1,11 +1,13 @@
 """The scheduler sidecar: an APScheduler process beside the app that runs the monthly pipeline and the requests.
 
-Three jobs with fixed ids: the monthly pipeline (LFB_PIPELINE_CRON, London time), a poll for requests every
-LFB_POLL_S seconds (taken oldest first and run one at a time, never two together nor beside the pipeline), and a
-heartbeat. One sidecar runs at a time (a `sidecar` lock). At start it marks the jobs a previous sidecar left
+Jobs with fixed ids: the monthly pipeline (LFB_PIPELINE_CRON, London time), a poll for requests every LFB_POLL_S
+seconds (taken oldest first and run one at a time, never two together nor beside the pipeline), a heartbeat, and a
+check for signals. One sidecar runs at a time (a `sidecar` lock). At start it marks the jobs a previous sidecar left
 running as failed, tidies what a killed training or ingest left, and runs once a scheduled pipeline it missed while
 it was down, if that was at most LFB_MISFIRE_GRACE_S ago. SIGTERM or SIGINT stop it: the current job stops at its
-next safe point (nothing half-done is kept), or is marked abandoned after STOP_WAIT_S.
+next safe point (nothing half-done is kept), or is marked abandoned after STOP_WAIT_S. The signal handler only
+notes the signal and a job acts on it, because the scheduler's loop may hold a lock (the executor's, while it
+submits a job) that stopping the scheduler needs: stopping from the handler itself could wait for ever.
 
 APScheduler's own persistent job store needs SQLAlchemy, which this project does not install: the missed run is
 found from the service database instead (the last scheduled run in `jobs` and the last heartbeat).
@@ -40,7 +42,9 @@ from lfb.service.runner import run_job
 
 HEARTBEAT_S = 5.0  # well inside requests.ALIVE_WITHIN_S
 STOP_WAIT_S = 5.0  # how long a stop waits for the current job to reach a safe point
+SIGNAL_CHECK_S = 0.5  # how often a stop asked by a signal is acted on
 PIPELINE_JOB, MISSED_JOB, POLL_JOB, BEAT_JOB = "monthly-pipeline", "missed-pipeline", "poll-requests", "heartbeat"
+SIGNAL_JOB = "signals"
 SIDECAR_LOCK = "sidecar"
 UTC = dt.timezone.utc
 
@@ -108,6 +112,7 @@ class Sidecar:
         self._lease: Lease | None = None
         self._work = threading.Lock()  # held by whatever runs a job: requests and the pipeline never overlap
         self._stop = threading.Event()
+        self._signalled = ""  # set by a signal handler, acted on by the signals job (a handler must take no lock)
 
     # ---- start ----
 
@@ -169,6 +174,9 @@ class Sidecar:
                           misfire_grace_time=None)
         scheduler.add_job(self.beat, IntervalTrigger(seconds=HEARTBEAT_S), id=BEAT_JOB, name="heartbeat",
                           replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=None)
+        scheduler.add_job(self.check_signals, IntervalTrigger(seconds=SIGNAL_CHECK_S), id=SIGNAL_JOB,
+                          name="signals", replace_existing=True, coalesce=True, max_instances=1,
+                          misfire_grace_time=None)
         return scheduler
 
     def run(self) -> int:
@@ -183,19 +191,17 @@ class Sidecar:
         self.echo(f"scheduler sidecar started (process {self.pid} on {self.host}): pipeline "
                   f"'{self.settings.pipeline_cron}' London time, next {_london(self.next_pipeline())}; looking for requests every "
                   f"{self.settings.poll_s:g} s; training with {self.settings.model_threads} thread(s)")
-        if not self._stop.is_set():
+        if not (self._stop.is_set() or self._signalled):
             self.scheduler.start()
+        if self._signalled:
+            self.stop(self._signalled)  # a signal that came before the loop began
         return self.finish_stop()
 
     # ---- jobs ----
 
     def poll(self) -> None:
         """Take the oldest waiting request, if no job runs, and run it in a worker thread (one at a time)."""
-        if self._stop.is_set():
-            if self.scheduler is not None and self.scheduler.running:  # a stop that came before the loop started
-                self.scheduler.shutdown(wait=False)
-            return
-        if not self._work.acquire(blocking=False):
+        if self._stop.is_set() or self._signalled or not self._work.acquire(blocking=False):
             return
         try:
             job = requests.claim_next(self.settings, self.runner)
@@ -271,6 +277,17 @@ class Sidecar:
 
     # ---- stop ----
 
+    def on_signal(self, number: int, _frame: object = None) -> None:
+        """Note a SIGTERM or SIGINT; the signals job stops the sidecar (a handler must not take the locks it needs)."""
+        self._signalled = f"signal {signal.Signals(number).name}"
+
+    def check_signals(self) -> None:
+        """Stop if a signal asked for it, or if a stop came before the scheduler's loop began."""
+        if self._signalled or self._stop.is_set():
+            self.stop(self._signalled or "asked to stop")
+            if self.scheduler is not None and self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+
     def stop(self, why: str = "asked to stop") -> None:
         """Stop taking work and end the scheduler's loop; the current job stops at its next safe point."""
         if self._stop.is_set():
@@ -318,7 +335,7 @@ def main() -> int:
         return 2
     sidecar = Sidecar(settings, echo=_echo)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda number, _frame: sidecar.stop(f"signal {signal.Signals(number).name}"))
+        signal.signal(sig, sidecar.on_signal)
     try:
         code = sidecar.run()
     except JobBusy as exc:

@@ -2,6 +2,7 @@
 runs, one job at a time, runs missed while it was down, recovery at start, heartbeat, stop."""
 import dataclasses
 import datetime as dt
+import signal
 import threading
 import time
 from contextlib import contextmanager
@@ -174,6 +175,20 @@ def test_one_sidecar_at_a_time(store):
     assert holder(settings, "sidecar") is None  # released on stop
 
 
+def test_a_signal_only_marks_the_stop_and_the_sidecar_acts_on_it_from_its_own_thread(store):
+    settings, _, _ = store
+    lines = []
+    sidecar = Sidecar(settings, echo=lines.append)
+    thread = threading.Thread(target=sidecar.run, daemon=True)
+    thread.start()
+    _wait_for(lambda: sidecar.scheduler is not None and sidecar.scheduler.running, 30, "the sidecar to start")
+    sidecar.on_signal(signal.SIGTERM)  # what the handler does: note it, take no lock (the loop may hold one)
+    assert sidecar._signalled == "signal SIGTERM"
+    thread.join(timeout=30)
+    assert not thread.is_alive() and "stopping (signal SIGTERM)" in lines and lines[-1] == "scheduler sidecar stopped"
+    assert holder(settings, "sidecar") is None
+
+
 def test_a_sidecar_that_cannot_start_holds_no_lock(store, tmp_path):
     settings, _, _ = store
     (tmp_path / "not-a-folder").write_text("")
@@ -224,7 +239,7 @@ def test_the_scheduler_jobs_have_fixed_ids_and_run_one_instance_coalesced(store)
     settings, _, _ = store
     sidecar = Sidecar(dataclasses.replace(settings, misfire_grace_s=1800.0), echo=lambda _l: None)
     jobs = {job.id: job for job in sidecar.build(Missed(dt.datetime.now(UTC), 60.0, True)).get_jobs()}
-    assert set(jobs) == {"monthly-pipeline", "missed-pipeline", "poll-requests", "heartbeat"}
+    assert set(jobs) == {"monthly-pipeline", "missed-pipeline", "poll-requests", "heartbeat", "signals"}
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
     pipeline = jobs["monthly-pipeline"]
     assert pipeline.misfire_grace_time == 1800 and str(pipeline.trigger.timezone) == "Europe/London"

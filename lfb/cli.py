@@ -567,6 +567,116 @@ def cmd_bench_batch(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+REQUEST_OPTIONS = ("path", "until", "test_months", "since", "version", "reason")
+
+
+def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask the scheduler sidecar to run a job; print the request's id."""
+    from lfb.service.requests import RequestRefused, sidecar_status, submit
+
+    given = {name: getattr(args, name) for name in REQUEST_OPTIONS if getattr(args, name) is not None}
+    if "path" in given:
+        path = Path(given["path"]).expanduser().resolve()
+        if not path.is_file():
+            _err(f"no such file: {path}")
+            return EXIT_USAGE
+        given["path"] = str(path)
+    try:
+        job_id = submit(settings, args.kind, given, who=args.who)
+    except RequestRefused as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    print(job_id)
+    status = sidecar_status(settings)
+    print(f"note: {args.kind} request #{job_id} queued; follow it with `python -m lfb jobs {job_id}`",
+          file=sys.stderr)
+    if not status.alive:
+        print(f"note: {status.words()}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _duration(seconds: float | None) -> str:
+    """Return a duration as h:mm:ss or m:ss ('-' when unknown)."""
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _job_state(job: dict) -> str:
+    """Return a job's outcome, or its progress while it runs."""
+    if job["status"] == "running":
+        pct = f" ({job['progress_pct']:.0f}%)" if job["progress_pct"] is not None else ""
+        return f"{job['progress'] or 'running'}{pct}"
+    if job["status"] == "pending":
+        return "waiting for the sidecar"
+    return job["outcome"] or ""
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    """List the requests and scheduled runs, newest first; or show one with its log."""
+    from lfb.service.requests import get_job, list_jobs
+
+    if args.id is not None:
+        job = get_job(settings, args.id)
+        if job is None:
+            _err(f"there is no job #{args.id} (see `python -m lfb jobs`)")
+            return EXIT_FAILED
+        if args.json:
+            print(json.dumps(job, indent=2, default=str))
+            return EXIT_OK
+        given = f" {json.dumps(job['args'])}" if job["args"] else ""
+        print(f"job #{job['id']} {job['kind']}{given}: {job['status']}, asked by {job['requested_by']} "
+              f"at {job['requested_at']} UTC; started {job['started'] or '-'}, finished {job['finished'] or '-'} "
+              f"({_duration(job['seconds'])})\n{_job_state(job)}")
+        if job["log"]:
+            print("\nlog (the end of it, UTC):\n" + job["log"])
+        return EXIT_OK
+    rows = list_jobs(settings, limit=args.limit, status=args.status)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return EXIT_OK
+    if not rows:
+        print("no jobs yet: the sidecar records every scheduled run and request here (`python -m lfb request KIND`)")
+        return EXIT_OK
+    print(f"{'id':>5}  {'kind':<9} {'status':<8} {'asked by':<10} {'started (UTC)':<19} {'took':>7}  outcome")
+    for job in rows:
+        started = job["started"] or job["requested_at"]
+        print(f"{job['id']:>5}  {job['kind']:<9} {job['status']:<8} {job['requested_by'][:10]:<10} {started:<19} "
+              f"{_duration(job['seconds']):>7}  {_job_state(job)}")
+    return EXIT_OK
+
+
+def cmd_sidecar(args: argparse.Namespace, settings: Settings) -> int:
+    """Say whether the scheduler sidecar runs, what it runs now and what it plans next."""
+    from lfb.service.requests import PENDING, list_jobs, sidecar_status
+
+    status = sidecar_status(settings)
+    waiting = len(list_jobs(settings, limit=1000, status=PENDING))
+    if args.json:
+        print(json.dumps({"alive": status.alive, "seen_s_ago": status.seen_s_ago, "host": status.host,
+                          "pid": status.pid, "started": status.started, "info": status.info, "waiting": waiting},
+                         indent=2, default=str))
+        return EXIT_OK
+    print(status.words())
+    info = status.info
+    if status.alive and info.get("next_runs", {}).get("pipeline"):
+        print(f"next monthly pipeline: {info['next_runs']['pipeline']} (LFB_PIPELINE_CRON '{info.get('cron')}', "
+              "London time)")
+    else:
+        from lfb.service.scheduler import next_fire
+
+        print(f"the monthly pipeline runs at {next_fire(settings.pipeline_cron)} next if a sidecar runs then "
+              f"(LFB_PIPELINE_CRON '{settings.pipeline_cron}', London time)")
+    if status.alive and info.get("current_job"):
+        job = info["current_job"]
+        print(f"running: job #{job['id']} {job['kind']} asked by {job['requested_by']} (`python -m lfb jobs "
+              f"{job['id']}`)")
+    print(f"requests waiting: {waiting}")
+    return EXIT_OK if status.alive else EXIT_FAILED
+
+
 class Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line: what is wrong, and where the help is (exit 2)."""
 
@@ -610,6 +720,8 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
+    from lfb.service.requests import KINDS
+
     parser = Parser(prog="python -m lfb", description="London Fire Brigade response-time "
                                      "dashboard: data, model and jobs. Exit codes: 0 ok, 1 failed, 2 bad usage, "
                                      "3 offline.")
@@ -747,6 +859,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="clear without asking")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_locks)
+
+    p = sub.add_parser("request", help="ask the scheduler sidecar to run a job; prints the request's id")
+    p.add_argument("kind", choices=list(KINDS), metavar="KIND", help="fetch | ingest --path FILE | train [--until M] [--test-months N] | "
+                   "evaluate [--since M] [--version V] | promote --version V [--reason R] | rollback [--reason R] | "
+                   "pipeline")
+    p.add_argument("--path", help="file to ingest (a path on the sidecar's machine)")
+    p.add_argument("--until", type=month_arg, help="train: last month of data, YYYY-MM or YYYY-MM-DD")
+    p.add_argument("--test-months", type=count_arg(1), help="train: newest months held out as the test window")
+    p.add_argument("--since", type=month_arg, help="evaluate: score on stored data from this month")
+    p.add_argument("--version", help="evaluate or promote: the model version")
+    p.add_argument("--reason", help="promote or rollback: why (recorded in the promotions log)")
+    p.add_argument("--who", default="cli", help="who asks (recorded with the job)")
+    p.set_defaults(func=cmd_request)
+
+    p = sub.add_parser("jobs", help="the requests and scheduled runs, newest first (or one job with its log)")
+    p.add_argument("id", nargs="?", type=count_arg(1), metavar="ID", help="show this job with its log")
+    p.add_argument("--limit", type=count_arg(1), default=20, help="how many (default 20)")
+    p.add_argument("--status", choices=["pending", "running", "done", "failed"], help="only jobs in this state")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("sidecar", help="whether the scheduler sidecar runs, its current job and next planned runs")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_sidecar)
 
     p = sub.add_parser("users", help="the app's users: list, add, remove, passwd, role; init makes the first admin")
     users_sub = p.add_subparsers(dest="users_action", metavar="ACTION", required=True)

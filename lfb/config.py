@@ -76,6 +76,21 @@ def _path(name: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def _cron(name: str, default: str) -> str:
+    """Return the 5-field crontab expression in environment variable `name` (checked), or `default`."""
+    text = _raw(name)
+    if text is None:
+        return default
+    from lfb.service.cron import CronError, crontab_trigger
+
+    try:
+        crontab_trigger(text)
+    except CronError as exc:
+        raise ConfigError(f"{name} must be a 5-field crontab expression (minute hour day-of-month month "
+                          f"day-of-week, e.g. '0 2 15 * *'), got {text!r}: {exc}") from None
+    return " ".join(text.split())
+
+
 def _port(name: str, default: int) -> int:
     """Return the TCP port in environment variable `name`, or `default`; anything else is a clear ValueError."""
     text = os.environ.get(name, "").strip()
@@ -142,6 +157,10 @@ class Settings:
     restart_limit: int = 5  # restarts in a row of a child that keeps dying, before the supervisor gives up
     restart_backoff_s: float = 1.0  # wait before the first restart; doubled for each next one, up to 30 s
     stop_timeout_s: float = 10.0  # on a stop, how long a child has to end after SIGTERM before it is killed
+    pipeline_cron: str = "0 2 15 * *"  # the monthly pipeline, London time (crontab: 15th of the month at 02:00)
+    misfire_grace_s: float = 6 * 3600.0  # a run missed while the sidecar was down still runs if this late at most
+    poll_s: float = 3.0  # how often the sidecar looks for requests
+    sidecar_threads: int = 1  # CatBoost threads of a training run by the sidecar (the app keeps the other cores)
 
     def relocated(self, data_dir: Path, models_dir: Path | None = None) -> Settings:
         """Return these settings with every state path under `data_dir` (and models in `models_dir`)."""
@@ -201,4 +220,8 @@ def get_settings() -> Settings:
         upload_max_mb=_int("LFB_UPLOAD_MAX_MB", 300, 1),
         drift_tolerance=_float("LFB_DRIFT_TOLERANCE", 0.15, 0.0, above=True),
         drift_min_pumps=_int("LFB_DRIFT_MIN_PUMPS", 500, 1),
+        pipeline_cron=_cron("LFB_PIPELINE_CRON", "0 2 15 * *"),
+        misfire_grace_s=_float("LFB_MISFIRE_GRACE_S", 6 * 3600.0, 0.0),
+        poll_s=_float("LFB_POLL_S", 3.0, 0.1),
+        sidecar_threads=_int("LFB_SIDECAR_THREADS", 1, 1),
     )

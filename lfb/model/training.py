@@ -163,17 +163,31 @@ def refit_backtest(db: sqlite_utils.Database, settings: Settings, *, test_months
             "mae_gain_s": round(gain, 2), "refit_helps": gain > 0}
 
 
+def has_real_data(db: sqlite_utils.Database) -> bool:
+    """Return True if the store holds real (not demo) incidents: training then leaves demo rows out."""
+    return bool(db.execute("SELECT EXISTS(SELECT 1 FROM incidents WHERE is_demo = 0)").fetchone()[0])
+
+
+def training_examples(db: sqlite_utils.Database, until: str | None = None) -> Examples:
+    """Return the pump attendances a training up to `until` learns from (real ones only once there are any)."""
+    return load_examples(db, until=until, demo=False if has_real_data(db) else None)
+
+
 def train(db: sqlite_utils.Database, settings: Settings, *, until: str | None = None, test_months: int | None = None,
-          who: str = "cli", model_settings: ModelSettings | None = None, log: Log = print) -> TrainResult:
-    """Train a candidate on stored data up to `until`, register it, and promote it if the rule says so."""
+          who: str = "cli", model_settings: ModelSettings | None = None, log: Log = print,
+          owner: str | None = None) -> TrainResult:
+    """Train a candidate on stored data up to `until`, register it, and promote it if the rule says so.
+
+    `who` is recorded in the promotions log; `owner` names the train lock's holder (default: `who`).
+    """
     started = time.perf_counter()
     model_settings = model_settings or ModelSettings(threads=settings.model_threads)
     test_months = test_months or settings.test_months
-    with job_lock(settings, "train", owner=who) as lease:
+    with job_lock(settings, "train", owner=owner or who) as lease:
         clean_strays(db, settings.models_dir, log=log)
-        real = db.execute("SELECT EXISTS(SELECT 1 FROM incidents WHERE is_demo = 0)").fetchone()[0]
-        log("loading pump attendances" + (" (real data only: demo rows are left out)" if real else " (DEMO data)"))
-        examples = load_examples(db, until=until, demo=False if real else None)
+        log("loading pump attendances" + (" (real data only: demo rows are left out)" if has_real_data(db)
+                                          else " (DEMO data)"))
+        examples = training_examples(db, until)
         table = feature_table(examples)
         split = time_split(table, test_months=test_months, until=until)
         w = split.windows

@@ -55,6 +55,18 @@ def _close_interrupted(db: sqlite_utils.Database, log: Log) -> None:
             "was kept")
 
 
+def close_interrupted_ingests(db: sqlite_utils.Database, settings: Settings, log: Log = print,
+                              owner: str = "cli") -> None:
+    """Mark the ingests a killed process left 'running' as failed, unless an ingest runs now (it will do it)."""
+    from lfb.service.locks import JobBusy
+
+    try:
+        with job_lock(settings, INGEST_LOCK, owner=owner):
+            _close_interrupted(db, log)
+    except JobBusy:
+        pass
+
+
 def ingest_files(db: sqlite_utils.Database, paths: Iterable[Path], *, settings: Settings, force: bool = False,
                  progress: ProgressFactory = _no_progress, log: Log = print, owner: str = "cli") -> list[IngestReport]:
     """Ingest files one after another (one ingest job at a time); each is atomic, a failure does not stop the others."""

@@ -55,8 +55,10 @@ class SidecarStatus:
         if self.seen_s_ago is None:
             return "The scheduler sidecar has never run with this data folder: start it with `python scheduler.py`."
         if not self.alive:
-            return (f"The scheduler sidecar is not running (last seen {self.seen_s_ago:,.0f} s ago): requests wait "
-                    "until it is started again (`python scheduler.py`, or ./start.sh).")
+            how = (f"was stopped at {self.info['stopped']} UTC" if self.info.get("stopped") else
+                   f"is not running (last seen {self.seen_s_ago:,.0f} s ago)")
+            return (f"The scheduler sidecar {how}: requests wait until it is started again (`python scheduler.py`, "
+                    "or ./start.sh).")
         return f"The scheduler sidecar is running (process {self.pid} on {self.host}, since {self.started} UTC)."
 
 
@@ -174,13 +176,13 @@ def report_progress(settings: Settings, job_id: int, text: str, fraction: float 
 
 
 def finish(settings: Settings, job_id: int, ok: bool, outcome: str, log: str = "") -> None:
-    """Close a running job: done or failed, the outcome in words and the end of its log."""
+    """Close a running job: done or failed, the outcome in words and the end of its log (a closed job stays so)."""
     db = open_service_db(settings)
     try:
         with transaction(db):
             db.execute("UPDATE jobs SET status = ?, finished = ?, outcome = ?, log = ?, progress = NULL, "
-                       "progress_pct = NULL WHERE id = ?", [DONE if ok else FAILED, _now(), outcome[:2000],
-                                                            log[-8000:], job_id])
+                       "progress_pct = NULL WHERE id = ? AND status = ?",
+                       [DONE if ok else FAILED, _now(), outcome[:2000], log[-8000:], job_id, RUNNING])
     finally:
         db.close()
 
@@ -200,15 +202,26 @@ def fail_interrupted(settings: Settings, reason: str, runner: str | None = None)
         db.close()
 
 
-def beat(settings: Settings, host: str, pid: int, started: str, info: dict[str, Any]) -> None:
-    """Write the sidecar's heartbeat with what it plans next (its next runs, its current job)."""
+def last_scheduled(settings: Settings, kind: str) -> str | None:
+    """Return when the latest scheduled run of `kind` was recorded (UTC text), or None if there was none."""
+    db = open_service_db(settings)
+    try:
+        return db.execute("SELECT MAX(requested_at) FROM jobs WHERE requested_by = 'schedule' AND kind = ?",
+                          [kind]).fetchone()[0]
+    finally:
+        db.close()
+
+
+def beat(settings: Settings, host: str, pid: int, started: str, info: dict[str, Any], at: float | None = None) -> None:
+    """Write the sidecar's heartbeat (at `at`, default now) with what it plans next (its next runs, its current job)."""
     db = open_service_db(settings)
     try:
         with transaction(db):
             db.execute("INSERT INTO heartbeats (name, host, pid, started, beat, info_json) VALUES (?, ?, ?, ?, ?, ?) "
                        "ON CONFLICT(name) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
                        "started = excluded.started, beat = excluded.beat, info_json = excluded.info_json",
-                       [SIDECAR, host, pid, started, time.time(), json.dumps(info, default=str)])
+                       [SIDECAR, host, pid, started, time.time() if at is None else at,
+                        json.dumps(info, default=str)])
     finally:
         db.close()
 
@@ -224,4 +237,5 @@ def sidecar_status(settings: Settings, now: float | None = None) -> SidecarStatu
     if row is None:
         return SidecarStatus(False, None, None, None, None, {})
     age = (time.time() if now is None else now) - float(row[3])
-    return SidecarStatus(age <= ALIVE_WITHIN_S, age, row[0], row[1], row[2], json.loads(row[4] or "{}"))
+    info = json.loads(row[4] or "{}")
+    return SidecarStatus(age <= ALIVE_WITHIN_S and not info.get("stopped"), age, row[0], row[1], row[2], info)

@@ -59,3 +59,12 @@ def test_the_sidecar_is_alive_while_its_heartbeat_is_recent(settings):
     assert status.alive and status.info["next_runs"]["pipeline"] == "2026-12-15 02:00" and "running" in status.words()
     late = sidecar_status(settings, now=__import__("time").time() + 120)
     assert not late.alive and "not running" in late.words()
+
+
+def test_a_closed_job_stays_closed(settings):
+    submit(settings, "train")
+    job = claim_next(settings, "box:1")
+    finish(settings, job["id"], False, "abandoned: the sidecar was stopped")
+    finish(settings, job["id"], True, "v8 promoted")  # the abandoned run ending after all changes nothing
+    assert (get_job(settings, job["id"])["status"], get_job(settings, job["id"])["outcome"]) == \
+        (FAILED, "abandoned: the sidecar was stopped")

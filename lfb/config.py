@@ -139,6 +139,8 @@ class Settings:
     flag_share: float = 0.15  # the underestimation flag's threshold flags this share of validation estimates
     flag_driver_rows: int = 30  # a flag reason names a group of at least this many validation pumps
     model_threads: int = 2
+    model_learning_rate: float = 0.05
+    model_max_iterations: int = 3000
     write_wait_s: float = 600.0
     lock_lease_s: float = 60.0
     backup_keep: int = 7
@@ -202,6 +204,8 @@ def get_settings() -> Settings:
         flag_share=_float("LFB_FLAG_SHARE", 0.15, 0.0, 1.0),
         flag_driver_rows=_int("LFB_FLAG_DRIVER_ROWS", 30, 1),
         model_threads=_int("LFB_MODEL_THREADS", 2, 1),
+        model_learning_rate=_float("LFB_MODEL_LEARNING_RATE", 0.05, 0.001, 1.0),
+        model_max_iterations=_int("LFB_MODEL_MAX_ITERATIONS", 3000, 1),
         write_wait_s=_float("LFB_WRITE_WAIT", 600.0, 0.0),
         lock_lease_s=_float("LFB_LOCK_LEASE", 60.0, 0.0, above=True),
         backup_keep=_int("LFB_BACKUP_KEEP", 7, 1),

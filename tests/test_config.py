@@ -61,3 +61,16 @@ def test_the_cli_says_which_variable_is_wrong_and_exits_2(settings, monkeypatch,
     assert main(["status"]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.strip() == "error: LFB_CHUNK_ROWS must be a whole number, got 'abc'"
+
+
+def test_training_speed_settings_are_read_and_used(monkeypatch):
+    from lfb.config import ConfigError
+    from lfb.model.training import default_model_settings
+
+    monkeypatch.setenv("LFB_MODEL_LEARNING_RATE", "0.3")
+    monkeypatch.setenv("LFB_MODEL_MAX_ITERATIONS", "80")
+    model = default_model_settings(get_settings())
+    assert (model.learning_rate, model.max_iterations) == (0.3, 80)
+    monkeypatch.setenv("LFB_MODEL_LEARNING_RATE", "fast")
+    with pytest.raises(ConfigError, match="LFB_MODEL_LEARNING_RATE must be a number"):
+        get_settings()

@@ -39,6 +39,12 @@ class TrainResult:
     promoted: bool
 
 
+def default_model_settings(settings: Settings) -> ModelSettings:
+    """Return the model settings a training uses unless told otherwise (threads, learning rate, iterations)."""
+    return ModelSettings(threads=settings.model_threads, learning_rate=settings.model_learning_rate,
+                         max_iterations=settings.model_max_iterations)
+
+
 def feature_table(examples: Examples) -> pd.DataFrame:
     """Return the features of every example with the target and the columns used to split and report."""
     frame = examples.frame
@@ -143,7 +149,7 @@ def refit_backtest(db: sqlite_utils.Database, settings: Settings, *, test_months
     """Measure whether refitting on the newest months helps: score, on the last window, a model trained up to the
     window before (as refitted) against one trained a window earlier (as served without refit)."""
     n = test_months or settings.test_months
-    model_settings = model_settings or ModelSettings(threads=settings.model_threads)
+    model_settings = model_settings or default_model_settings(settings)
     table = feature_table(load_examples(db))
     last = table["month"].max()
     future = time_split(table, test_months=n, until=last)
@@ -181,7 +187,7 @@ def train(db: sqlite_utils.Database, settings: Settings, *, until: str | None = 
     `who` is recorded in the promotions log; `owner` names the train lock's holder (default: `who`).
     """
     started = time.perf_counter()
-    model_settings = model_settings or ModelSettings(threads=settings.model_threads)
+    model_settings = model_settings or default_model_settings(settings)
     test_months = test_months or settings.test_months
     with job_lock(settings, "train", owner=owner or who) as lease:
         clean_strays(db, settings.models_dir, log=log)

@@ -78,6 +78,7 @@ def test_the_jobs_page_shows_a_job_s_end_without_a_reload(app, page):
     _admin(page, app.url)
     _open(page, "Jobs")
     expect(page.get_by_text(f"#{job_id} evaluate (since 2024-09): waiting for the sidecar")).to_be_visible()
+    assert requests.claim_next(app.settings, "test-runner")["id"] == job_id  # as the sidecar takes it
     requests.finish(app.settings, job_id, True, f"scored the champion since 2024-09 (job {job_id})", log="done")
     # the page refreshes itself while a job waits or runs: the outcome appears without touching the page
     expect(page.get_by_text(f"Log of #{job_id} evaluate")).to_be_visible(timeout=30_000)

@@ -144,6 +144,7 @@ class Settings:
     write_wait_s: float = 600.0
     lock_lease_s: float = 60.0
     backup_keep: int = 7
+    backup_cron: str = "30 3 * * *"  # the sidecar's daily backup, London time (crontab: every day at 03:30)
     map_style: str = ""  # a tile basemap for the app's maps ('' = none: the maps draw London's own layers only)
     datasets: tuple[str, ...] = field(default=DATASTORE_DATASETS)
     cookie_key: str = field(default="", repr=False)  # LFB_COOKIE_KEY; empty: generated and kept in cookie_key_path
@@ -209,6 +210,7 @@ def get_settings() -> Settings:
         write_wait_s=_float("LFB_WRITE_WAIT", 600.0, 0.0),
         lock_lease_s=_float("LFB_LOCK_LEASE", 60.0, 0.0, above=True),
         backup_keep=_int("LFB_BACKUP_KEEP", 7, 1),
+        backup_cron=_cron("LFB_BACKUP_CRON", "30 3 * * *"),
         credentials_path=_path("LFB_CREDENTIALS", data_dir / "credentials.yaml"),
         cookie_key_path=data_dir / "cookie_key",
         cookie_key=os.environ.get("LFB_COOKIE_KEY", "").strip(),

@@ -28,6 +28,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "promote": (("version",), ("reason",)),
     "rollback": ((), ("reason",)),
     "pipeline": ((), ()),
+    "backup": ((), ()),
 }
 JOB_COLUMNS = ("id", "kind", "args_json", "requested_by", "requested_at", "status", "started", "finished",
                "progress", "progress_pct", "outcome", "log", "runner")

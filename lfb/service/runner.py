@@ -246,9 +246,20 @@ def _pipeline(ctx: JobContext, db: sqlite_utils.Database, args: dict[str, Any], 
     return result.ok, result.outcome
 
 
+def _backup(ctx: JobContext, db: sqlite_utils.Database, args: dict[str, Any], who: str,
+            model_settings: ModelSettings | None) -> tuple[bool, str]:
+    """Back up the stores, the registered models and the users (the oldest beyond LFB_BACKUP_KEEP go)."""
+    from lfb.service.backup import make_backup
+
+    report = make_backup(ctx.settings, log=ctx.log)
+    removed = f"; removed {len(report.removed)} older backup(s)" if report.removed else ""
+    return True, (f"backed up into {report.path.name} ({report.size_bytes / 1e6:,.1f} MB, {len(report.versions)} "
+                  f"model version(s)){removed}")
+
+
 HANDLERS: dict[str, Callable[..., tuple[bool, str]]] = {
     "fetch": _fetch, "ingest": _ingest, "train": _train, "evaluate": _evaluate, "promote": _promote,
-    "rollback": _rollback, "pipeline": _pipeline,
+    "rollback": _rollback, "pipeline": _pipeline, "backup": _backup,
 }
 
 

@@ -45,6 +45,7 @@ STOP_WAIT_S = 5.0  # how long a stop waits for the current job to reach a safe p
 SIGNAL_CHECK_S = 0.5  # how often a stop asked by a signal is acted on
 PIPELINE_JOB, MISSED_JOB, POLL_JOB, BEAT_JOB = "monthly-pipeline", "missed-pipeline", "poll-requests", "heartbeat"
 SIGNAL_JOB = "signals"
+BACKUP_JOB = "daily-backup"
 SIDECAR_LOCK = "sidecar"
 UTC = dt.timezone.utc
 
@@ -95,11 +96,12 @@ class Sidecar:
     """The scheduler sidecar: the monthly pipeline, the requests and the heartbeat, one job at a time."""
 
     def __init__(self, settings: Settings, *, model_settings: ModelSettings | None = None,
-                 trigger: BaseTrigger | None = None, clock: Callable[[], dt.datetime] | None = None,
+                 trigger: BaseTrigger | None = None, backup_trigger: BaseTrigger | None = None, clock: Callable[[], dt.datetime] | None = None,
                  echo: Log = print):
         self.settings = dataclasses.replace(settings, model_threads=settings.sidecar_threads)
         self.model_settings = model_settings
         self.trigger = trigger or crontab_trigger(settings.pipeline_cron)
+        self.backup_trigger = backup_trigger or crontab_trigger(settings.backup_cron)
         self.clock = clock or (lambda: dt.datetime.now(UTC))
         self.echo = echo
         self.host, self.pid = socket.gethostname(), os.getpid()
@@ -169,6 +171,8 @@ class Sidecar:
             scheduler.add_job(self.scheduled_pipeline, "date", run_date=now, id=MISSED_JOB, replace_existing=True,
                               name="missed pipeline", coalesce=True, max_instances=1, misfire_grace_time=None,
                               kwargs={"missed": missed})
+        scheduler.add_job(self.scheduled_backup, self.backup_trigger, id=BACKUP_JOB, name="daily backup",
+                          replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=grace)
         scheduler.add_job(self.poll, IntervalTrigger(seconds=self.settings.poll_s), id=POLL_JOB, name="requests",
                           replace_existing=True, coalesce=True, max_instances=1, next_run_time=now,
                           misfire_grace_time=None)
@@ -238,6 +242,18 @@ class Sidecar:
         finally:
             self._work.release()
 
+    def scheduled_backup(self) -> None:
+        """Run the daily backup, recorded as a scheduled job (between two other jobs, never beside one)."""
+        while not self._work.acquire(timeout=0.5):
+            if self._stop.is_set():
+                return
+        try:
+            if not self._stop.is_set():
+                job_id = requests.start_scheduled(self.settings, "backup", self.runner)
+                self.execute(requests.get_job(self.settings, job_id))
+        finally:
+            self._work.release()
+
     def execute(self, job: dict[str, Any], note: str = "") -> None:
         """Run one job through the runner; nothing it raises stops the sidecar."""
         self.current = job
@@ -250,6 +266,13 @@ class Sidecar:
             self.echo(f"job #{job['id']} could not be closed ({type(exc).__name__}: {exc}); the next start marks it")
         finally:
             self.current = None
+
+    def next_backup(self) -> dt.datetime | None:
+        """Return when the daily backup runs next."""
+        job = self.scheduler.get_job(BACKUP_JOB) if self.scheduler is not None else None
+        if job is not None and getattr(job, "next_run_time", None) is not None:
+            return job.next_run_time
+        return self.backup_trigger.get_next_fire_time(None, self.clock())
 
     def next_pipeline(self) -> dt.datetime | None:
         """Return when the monthly pipeline runs next."""
@@ -267,7 +290,8 @@ class Sidecar:
         current = self.current
         info = {"runner": self.runner, "cron": self.settings.pipeline_cron, "poll_s": self.settings.poll_s,
                 "misfire_grace_s": self.settings.misfire_grace_s, "threads": self.settings.model_threads,
-                "next_runs": {"pipeline": _london(self.next_pipeline())}, "stopping": self._stop.is_set(),
+                "next_runs": {"pipeline": _london(self.next_pipeline()), "backup": _london(self.next_backup())},
+                "stopping": self._stop.is_set(),
                 "current_job": None if current is None else {k: current.get(k) for k in
                                                              ("id", "kind", "requested_by", "started")}}
         try:

@@ -239,12 +239,14 @@ def test_the_scheduler_jobs_have_fixed_ids_and_run_one_instance_coalesced(store)
     settings, _, _ = store
     sidecar = Sidecar(dataclasses.replace(settings, misfire_grace_s=1800.0), echo=lambda _l: None)
     jobs = {job.id: job for job in sidecar.build(Missed(dt.datetime.now(UTC), 60.0, True)).get_jobs()}
-    assert set(jobs) == {"monthly-pipeline", "missed-pipeline", "poll-requests", "heartbeat", "signals"}
+    assert set(jobs) == {"monthly-pipeline", "missed-pipeline", "daily-backup", "poll-requests", "heartbeat",
+                         "signals"}
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
     pipeline = jobs["monthly-pipeline"]
     assert pipeline.misfire_grace_time == 1800 and str(pipeline.trigger.timezone) == "Europe/London"
     assert str(pipeline.trigger) == "cron[month='*', day='15', day_of_week='*', hour='2', minute='0']"
     assert jobs["poll-requests"].trigger.interval.total_seconds() == settings.poll_s
+    assert str(jobs["daily-backup"].trigger) == "cron[month='*', day='*', day_of_week='*', hour='3', minute='30']"
     without = {job.id for job in sidecar.build(None).get_jobs()}
     assert "missed-pipeline" not in without
 
@@ -314,3 +316,25 @@ def test_a_sidecar_training_uses_the_sidecar_thread_count(store, monkeypatch):
     with running(dataclasses.replace(settings, model_threads=2, sidecar_threads=1), model_settings=None):
         _wait_for(lambda: _ended(settings, job_id), 60, "the training")
     assert threads == [(1, None)]  # no model settings given: the training builds them with 1 thread
+
+
+def test_the_daily_backup_runs_as_a_scheduled_job(store):
+    from lfb.service.backup import list_backups
+
+    settings, _, _ = store
+    never = DateTrigger(run_date=dt.datetime.now(UTC) + dt.timedelta(days=30))
+    soon = DateTrigger(run_date=dt.datetime.now(UTC) + dt.timedelta(seconds=0.5))
+    with running(settings, trigger=never, backup_trigger=soon):
+        _wait_for(lambda: [j for j in _scheduled(settings) if j["kind"] == "backup" and _ended(settings, j["id"])],
+                  60, "the scheduled backup")
+    [run] = [j for j in _scheduled(settings) if j["kind"] == "backup"]
+    assert run["status"] == DONE and run["outcome"].startswith("backed up into lfb-backup-")
+    assert len(list_backups(settings)) == 1
+
+
+def test_a_backup_can_be_requested_like_any_job(store):
+    settings, _, _ = store
+    job_id = submit(settings, "backup", who="chief")
+    with running(settings, trigger=DateTrigger(run_date=dt.datetime.now(UTC) + dt.timedelta(days=30))):
+        _wait_for(lambda: _ended(settings, job_id), 60, "the backup request")
+    assert get_job(settings, job_id)["status"] == DONE

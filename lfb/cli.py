@@ -537,8 +537,19 @@ def _users_change(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _users_unlock(settings: Settings, username: str) -> None:
+    """Forget a user's failed sign-ins, so a locked account opens again at once."""
+    from lfb.service.signin import clear_failures
+    from lfb.service.users import UserError, get_user
+
+    if get_user(settings, username) is None:
+        raise UserError(f"no user {username!r}: see `python -m lfb users list`")
+    gone = clear_failures(settings, username)
+    print(f"{username}: {gone} failed sign-in(s) forgotten; the account is not locked")
+
+
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
-    """Manage the app's users: list, add, remove, passwd, role, init."""
+    """Manage the app's users: list, add, remove, passwd, role, init, unlock."""
     from lfb.service.users import BadInput, UserError
 
     try:
@@ -546,6 +557,8 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             _users_init(settings)
         elif args.users_action == "list":
             _users_list(settings, args.json)
+        elif args.users_action == "unlock":
+            _users_unlock(settings, args.username)
         else:
             return _users_change(args, settings)
     except BadInput as exc:
@@ -902,6 +915,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("username", metavar="NAME")
     u.add_argument("--role", required=True, choices=["dispatcher", "admin"])
     users_sub.add_parser("init", help="create the first admin if there is no user (prints a generated password once)")
+    u = users_sub.add_parser("unlock", help="forget a user's failed sign-ins (an account locked by them opens again)")
+    u.add_argument("username", metavar="NAME")
     p.set_defaults(func=cmd_users)
     p = sub.add_parser("bench-batch", help="measure predict-batch throughput on incident records and a requests CSV")
     p.add_argument("--months", type=count_arg(1), default=12, help="demo months to generate (default 12)")

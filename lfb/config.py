@@ -144,6 +144,9 @@ class Settings:
     write_wait_s: float = 600.0
     lock_lease_s: float = 60.0
     backup_keep: int = 7
+    signin_max_failures: int = 5  # failed sign-ins within the window that lock an account
+    signin_window_s: float = 900.0  # how long failed sign-ins count, and how long a lock lasts after the last
+    session_idle_s: float = 12 * 3600.0  # a session idle this long is signed out (a control-room shift)
     backup_cron: str = "30 3 * * *"  # the sidecar's daily backup, London time (crontab: every day at 03:30)
     map_style: str = ""  # a tile basemap for the app's maps ('' = none: the maps draw London's own layers only)
     datasets: tuple[str, ...] = field(default=DATASTORE_DATASETS)
@@ -210,6 +213,9 @@ def get_settings() -> Settings:
         write_wait_s=_float("LFB_WRITE_WAIT", 600.0, 0.0),
         lock_lease_s=_float("LFB_LOCK_LEASE", 60.0, 0.0, above=True),
         backup_keep=_int("LFB_BACKUP_KEEP", 7, 1),
+        signin_max_failures=_int("LFB_SIGNIN_MAX_FAILURES", 5, 1),
+        signin_window_s=_float("LFB_SIGNIN_WINDOW_S", 900.0, 0.0, above=True),
+        session_idle_s=_float("LFB_SESSION_IDLE_S", 12 * 3600.0, 0.0, above=True),
         backup_cron=_cron("LFB_BACKUP_CRON", "30 3 * * *"),
         credentials_path=_path("LFB_CREDENTIALS", data_dir / "credentials.yaml"),
         cookie_key_path=data_dir / "cookie_key",

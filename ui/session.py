@@ -7,6 +7,7 @@ credentials file, and their roles are taken from there.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,13 +16,15 @@ import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities import LoginError
 
 from lfb.config import Settings
-from lfb.service import users
+from lfb.service import signin, users
 from ui.widgets import show_error
 
 COOKIE_NAME = "lfb_signin"
 SIGN_OUT_REQUEST = "_lfb_sign_out"
 FIRST_ADMIN = "_lfb_first_admin"
-NOTICE = "_lfb_sign_in_notice"  # why the sign-in form is back (signed out, account removed); kept until a sign-in
+NOTICE = "_lfb_sign_in_notice"
+FAILURES = "_lfb_failed_sign_ins"  # failed sign-ins in this session: each slows the next try
+LAST_SEEN = "_lfb_last_seen"  # the time of this session's latest run (an idle session is signed out)  # why the sign-in form is back (signed out, account removed); kept until a sign-in
 GONE = "Your account no longer exists: ask an admin if you need one."
 ROLE_LOST = ("Your account no longer has the {roles} role (changed in the credentials file): its pages are closed to "
              "you, and nothing you pressed on them was done.")
@@ -103,8 +106,35 @@ def _resume(auth: stauth.Authenticate, credentials: dict[str, Any]) -> SignedIn 
     return user
 
 
-def _login_form(auth: stauth.Authenticate, credentials: dict[str, Any]) -> SignedIn | None:
-    """Draw the sign-in form; return the user if they have just signed in with it."""
+def pause(seconds: float) -> None:
+    """Wait this session's run for a while (after a failed sign-in)."""
+    time.sleep(seconds)
+
+
+def _failed(settings: Settings, credentials: dict[str, Any]) -> str:
+    """Count a failed sign-in (the account's, kept; the session's, which slows its next try); return a lock notice."""
+    tried = [name for name, entry in credentials["usernames"].items() if entry.get("failed_login_attempts")]
+    for name in tried:  # a known account with a wrong password (an unknown name counts for the session only)
+        signin.record_failure(settings, name)
+    count = st.session_state[FAILURES] = int(st.session_state.get(FAILURES, 0)) + 1
+    pause(signin.delay_after(count))
+    return next((lock.words() for lock in (signin.lockout(settings, n) for n in tried) if lock.locked_until), "")
+
+
+def _locked_out(settings: Settings, user: SignedIn) -> bool:
+    """Refuse a sign-in to an account locked by failed sign-ins (saying until when); True if refused."""
+    lock = signin.lockout(settings, user.username)
+    if lock.locked_until is None:
+        signin.clear_failures(settings, user.username)
+        return False
+    st.session_state["authentication_status"] = None
+    st.session_state["username"] = None
+    st.session_state[NOTICE] = lock.words()
+    return True
+
+
+def _login_form(settings: Settings, auth: stauth.Authenticate, credentials: dict[str, Any]) -> SignedIn | None:
+    """Draw the sign-in form; return the user if they have just signed in with it (and the account is not locked)."""
     with st.columns([1, 2, 1])[1]:
         if notice := st.session_state.get(NOTICE):
             st.info(notice)
@@ -113,12 +143,27 @@ def _login_form(auth: stauth.Authenticate, credentials: dict[str, Any]) -> Signe
                     "terminal that started the app (or set with LFB_ADMIN_PASSWORD).")
         auth.login(location="main", fields=LOGIN_FIELDS)
         if st.session_state.get("authentication_status") is False:
-            show_error(WRONG_PASSWORD)
+            show_error(_failed(settings, credentials) or WRONG_PASSWORD)
     user = _from_credentials(credentials)
+    if user is not None and _locked_out(settings, user):
+        auth.cookie_controller.delete_cookie()
+        st.rerun()
     if user is not None:
         st.session_state.pop(FIRST_ADMIN, None)
         st.session_state.pop(NOTICE, None)
+        st.session_state.pop(FAILURES, None)
     return user
+
+
+def _idle_too_long(settings: Settings, auth: stauth.Authenticate) -> None:
+    """Sign out a session left idle longer than LFB_SESSION_IDLE_S; note this run as its latest activity."""
+    now = time.time()
+    last = st.session_state.get(LAST_SEEN)
+    st.session_state[LAST_SEEN] = now
+    if last is not None and now - float(last) > settings.session_idle_s and st.session_state.get("authentication_status"):
+        _sign_out(auth)
+        st.session_state[NOTICE] = (f"You were signed out after {settings.session_idle_s / 3600:g} h without activity:"
+                                    " sign in again.")
 
 
 def sign_in(settings: Settings) -> SignedIn | None:
@@ -128,7 +173,8 @@ def sign_in(settings: Settings) -> SignedIn | None:
             _first_admin(settings)
         credentials = users.read_credentials(settings)
         auth = _authenticator(settings, credentials)
-        return _resume(auth, credentials) or _login_form(auth, credentials)
+        _idle_too_long(settings, auth)
+        return _resume(auth, credentials) or _login_form(settings, auth, credentials)
     except users.UserError as exc:  # a damaged credentials file or cookie key: nobody can sign in until fixed
         show_error(f"Sign-in is unavailable: {exc}")
         return None

@@ -80,6 +80,15 @@ CREATE TABLE heartbeats (
   info_json TEXT
 );
 """,
+    # 4: failed sign-ins, kept a while to slow guessing and lock an account after too many.
+    """
+CREATE TABLE signin_failures (
+  id INTEGER PRIMARY KEY,
+  username TEXT NOT NULL,
+  at REAL NOT NULL
+);
+CREATE INDEX idx_signin_failures ON signin_failures(username, at);
+""",
 ]
 
 

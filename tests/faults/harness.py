@@ -22,10 +22,12 @@ from typing import Any
 
 from lfb.config import PROJECT_ROOT, Settings, get_settings
 
-# What every subprocess of the suite runs with: one thread, a fast model, the London Datastore unreachable at once.
+# What every subprocess of the suite runs with: one thread, a fast model, the London Datastore unreachable at once,
+# and a promotion rule that puts into service any candidate no worse than the champion (so that a training's kill
+# window holds the promotion too, not only the registration).
 FAST_ENV = {"LFB_MODEL_THREADS": "1", "LFB_SIDECAR_THREADS": "1", "LFB_MODEL_LEARNING_RATE": "0.3",
             "LFB_MODEL_MAX_ITERATIONS": "80", "LFB_DATASTORE_URL": "http://127.0.0.1:9", "LFB_HTTP_RETRIES": "0",
-            "LFB_POLL_S": "0.2"}
+            "LFB_POLL_S": "0.2", "LFB_PROMOTE_MARGIN": "0", "LFB_COVERAGE_TOLERANCE": "1"}
 LOCK_NAMES = ("ingest", "train", "sidecar")
 REPORT: list[dict[str, Any]] = []  # one summary per scenario run in this session (printed at the end)
 MAX_FAILED_TRIALS = 3  # a scenario stops after this many failing trials: the first ones say enough
@@ -35,7 +37,7 @@ def state_settings(root: Path) -> Settings:
     """Return settings whose every state path is under `root` (data/ and models/), offline, one thread."""
     return dataclasses.replace(get_settings().relocated(root / "data", root / "models"),
                                datastore_url="http://127.0.0.1:9", http_retries=0, model_threads=1,
-                               sidecar_threads=1, poll_s=0.2)
+                               sidecar_threads=1, poll_s=0.2, promote_margin=0.0, coverage_tolerance=1.0)
 
 
 def env_for(root: Path, **extra: str) -> dict[str, str]:

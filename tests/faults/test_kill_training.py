@@ -22,8 +22,10 @@ def _stage(settings, kill: harness.Kill, old: set[str], champion_before: str) ->
     new = set(harness.registered(settings)) - old
     folders = [p.name for p in settings.models_dir.iterdir()]
     if new:
-        return "registered and promoted" if harness.champions(settings) != [champion_before] else \
-            "registered (not promoted)"
+        if harness.champions(settings) != [champion_before]:
+            return "registered and promoted"
+        return ("registered, killed before its promotion" if harness.decision_promotes(settings, min(new)) else
+                "registered (the rule did not promote it)")
     if any(name.startswith("v") and name not in old for name in folders):
         return "saved, not registered"
     if any(name.startswith(".incoming-") for name in folders):

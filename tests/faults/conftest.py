@@ -81,5 +81,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for line in harness.REPORT:
         terminalreporter.write_line(
             f"{line['scenario']:<22} trials {line['trials']:>3}  interrupted {line['interrupted']:>3}  "
-            f"invariant failures {line['invariant_failures']}  clean run {line['clean_run_s']:.1f} s  "
+            f"invariant failures {line['invariant_failures']}  runs {line['clean_run_s']:.1f} s (median {line['median_run_s']:.1f} s)  "
             f"wall {line['wall_s']:.0f} s  seed {line['seed']}  stages {line['stages']}")

@@ -10,6 +10,7 @@ import random
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ from lfb.config import PROJECT_ROOT, Settings, get_settings
 # and a promotion rule that puts into service any candidate no worse than the champion (so that a training's kill
 # window holds the promotion too, not only the registration).
 FAST_ENV = {"LFB_MODEL_THREADS": "1", "LFB_SIDECAR_THREADS": "1", "LFB_MODEL_LEARNING_RATE": "0.3",
-            "LFB_MODEL_MAX_ITERATIONS": "80", "LFB_DATASTORE_URL": "http://127.0.0.1:9", "LFB_HTTP_RETRIES": "0",
+            "LFB_MODEL_MAX_ITERATIONS": "30", "LFB_DATASTORE_URL": "http://127.0.0.1:9", "LFB_HTTP_RETRIES": "0",
             "LFB_POLL_S": "0.2", "LFB_PROMOTE_MARGIN": "0", "LFB_COVERAGE_TOLERANCE": "1"}
 LOCK_NAMES = ("ingest", "train", "sidecar")
 REPORT: list[dict[str, Any]] = []  # one summary per scenario run in this session (printed at the end)
@@ -114,7 +115,7 @@ class Scenario:
     trials: int
     seed: int
     rng: random.Random = field(init=False)
-    clean_s: float = 0.0
+    durations: list[float] = field(default_factory=list)
     interrupted: int = 0
     stages: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
@@ -129,6 +130,20 @@ class Scenario:
     def draw(self, low: float, high: float) -> float:
         """Return a kill moment drawn uniformly in [low, high] seconds."""
         return self.rng.uniform(low, high)
+
+    def observe(self, seconds: float) -> None:
+        """Note how long one whole run of the operation took (the clean run, then every rerun)."""
+        self.durations.append(seconds)
+
+    @property
+    def duration(self) -> float:
+        """The operation's measured duration: the median of the whole runs seen (robust to a busy machine)."""
+        return statistics.median(self.durations)
+
+    def moment(self, index: int, tail: float = 0.0) -> float:
+        """Return a kill moment inside the measured duration: anywhere for even trials, in its last `1 - tail`
+        share for odd ones (where the operation commits its work)."""
+        return self.draw(0.0 if index % 2 == 0 else tail * self.duration, self.duration)
 
     def record(self, index: int, kill: Kill, stage: str, problems: list[str], root: Path) -> None:
         """Record one trial: whether the kill interrupted the work, the stage it hit, and its problems."""
@@ -150,7 +165,8 @@ class Scenario:
         """Return the scenario's one-line summary."""
         return {"scenario": self.name, "trials": self.done, "interrupted": self.interrupted,
                 "finished_before_kill": self.done - self.interrupted, "stages": dict(sorted(self.stages.items())),
-                "invariant_failures": len(self.failures), "seed": self.seed, "clean_run_s": round(self.clean_s, 2),
+                "invariant_failures": len(self.failures), "seed": self.seed, "clean_run_s": round(self.durations[0], 2) if self.durations else None,
+                "median_run_s": round(self.duration, 2) if self.durations else None,
                 "wall_s": round(time.perf_counter() - self.started, 1)}
 
     def finish(self, report: Path) -> None:

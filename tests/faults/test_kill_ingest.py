@@ -15,8 +15,9 @@ def test_an_ingest_killed_at_random_moments_is_all_or_nothing(one_champion, big_
     scenario = harness.new_scenario("ingest", fault_trials)
     before = harness.counts(harness.state_settings(base))
     clean_root = harness.copy_state(base, tmp_path / "clean")
-    code, scenario.clean_s, output = harness.run_to_end(harness.lfb("ingest", str(big_file)), clean_root, "clean.log")
+    code, seconds, output = harness.run_to_end(harness.lfb("ingest", str(big_file)), clean_root, "clean.log")
     assert code == 0, output
+    scenario.observe(seconds)
     clean = harness.counts(harness.state_settings(clean_root))
     assert clean["mobilisations"] == before["mobilisations"] + 50_000 and clean != before
 
@@ -24,7 +25,7 @@ def test_an_ingest_killed_at_random_moments_is_all_or_nothing(one_champion, big_
         """Kill one ingest at a random moment, check the invariants, ingest again."""
         root = harness.copy_state(base, tmp_path / f"trial-{index}")
         settings = harness.state_settings(root)
-        delay = scenario.draw(0.0, scenario.clean_s)
+        delay = scenario.moment(index)
         started = time.perf_counter()
         kill = harness.kill_after(harness.start(harness.lfb("ingest", str(big_file)), root, "killed.log"), started,
                                   delay)
@@ -40,7 +41,8 @@ def test_an_ingest_killed_at_random_moments_is_all_or_nothing(one_champion, big_
         problems += harness.interrupted_ingest_problems(settings, left_running)
         problems += harness.lock_problems(settings)
         problems += harness.integrity_problems(settings)
-        code, _, output = harness.run_to_end(harness.lfb("ingest", str(big_file)), root, "rerun.log")
+        code, seconds, output = harness.run_to_end(harness.lfb("ingest", str(big_file)), root, "rerun.log")
+        scenario.observe(seconds)
         if code != 0:
             problems.append(f"the rerun failed ({code}): {output[-500:]}")
         if (again := harness.counts(settings)) != clean:

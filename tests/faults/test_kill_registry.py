@@ -25,16 +25,17 @@ def test_a_champion_change_killed_at_random_moments_is_all_or_nothing(action: st
     log_before = harness.promotions(harness.state_settings(base))
     assert harness.champions(harness.state_settings(base)) == [second]
     clean_root = harness.copy_state(base, tmp_path / "clean")
-    code, scenario.clean_s, output = harness.run_to_end(command, clean_root, "clean.log")
+    code, seconds, output = harness.run_to_end(command, clean_root, "clean.log")
     assert code == 0 and harness.champions(harness.state_settings(clean_root)) == [first], output
-    seen = {False: [0.0], True: [scenario.clean_s]}  # kill moments that left the change not applied / applied
+    scenario.observe(seconds)
+    seen: dict[bool, list[float]] = {False: [], True: []}  # kill moments that left the change not applied / applied
 
     def moment(index: int) -> float:
-        """Return a kill moment: anywhere in the run, or (odd trials) near where the change lands."""
-        latest_before, earliest_after = max(seen[False]), min(seen[True])
-        if index % 2 == 0 or len(seen[False]) == 1 or len(seen[True]) == 1:
-            return scenario.draw(0.0, scenario.clean_s)
-        middle = (latest_before + earliest_after) / 2
+        """Return a kill moment: anywhere in the run, or (odd trials) near where the change lands, once kills on
+        both sides of it were seen (before that, in the last 30% of the run)."""
+        if index % 2 == 0 or not (seen[False] and seen[True]):
+            return scenario.moment(index, tail=0.7)
+        middle = (max(seen[False]) + min(seen[True])) / 2
         return scenario.draw(max(middle - 0.05, 0.0), middle + 0.05)
 
     def trial(index: int) -> None:
@@ -62,7 +63,8 @@ def test_a_champion_change_killed_at_random_moments_is_all_or_nothing(action: st
             if [r["version"] for r in rows if r["champion"]] != [first]:
                 problems.append(f"`models list` does not show {first} as the only champion ({code}): {output[-300:]}")
         else:
-            code, _, output = harness.run_to_end(command, root, "rerun.log")
+            code, seconds, output = harness.run_to_end(command, root, "rerun.log")
+            scenario.observe(seconds)
             if code != 0 or harness.champions(settings) != [first]:
                 problems.append(f"the rerun failed ({code}, champion {harness.champions(settings)}): {output[-300:]}")
             if len(harness.promotions(settings)) != len(log_before) + 1:

@@ -38,17 +38,16 @@ def test_a_training_killed_at_random_moments_leaves_no_half_version(one_champion
     base, first = one_champion
     scenario = harness.new_scenario("training + registration", fault_trials)
     clean_root = harness.copy_state(base, tmp_path / "clean")
-    code, scenario.clean_s, output = harness.run_to_end(harness.lfb(*TRAIN), clean_root, "clean.log")
+    code, seconds, output = harness.run_to_end(harness.lfb(*TRAIN), clean_root, "clean.log")
     assert code == 0, output
+    scenario.observe(seconds)
     assert len(harness.registered(harness.state_settings(clean_root))) == 2
 
     def trial(index: int) -> None:
         """Kill one training at a random moment, check the invariants, train again."""
         root = harness.copy_state(base, tmp_path / f"trial-{index}")
         settings = harness.state_settings(root)
-        # even trials: anywhere in the run; odd ones: in its last 40% (saving, registering, promoting)
-        low = 0.0 if index % 2 == 0 else 0.6 * scenario.clean_s
-        delay = scenario.draw(low, scenario.clean_s)
+        delay = scenario.moment(index, tail=0.6)  # odd trials: in the last 40% (saving, registering, promoting)
         started = time.perf_counter()
         kill = harness.kill_after(harness.start(harness.lfb(*TRAIN), root, "killed.log"), started, delay)
         stage = _stage(settings, kill, {first}, first)
@@ -63,7 +62,8 @@ def test_a_training_killed_at_random_moments_leaves_no_half_version(one_champion
         problems += harness.lock_problems(settings)
         problems += harness.integrity_problems(settings)
         before_rerun = set(harness.registered(settings))
-        code, _, output = harness.run_to_end(harness.lfb(*TRAIN), root, "rerun.log")
+        code, seconds, output = harness.run_to_end(harness.lfb(*TRAIN), root, "rerun.log")
+        scenario.observe(seconds)
         if code != 0:
             problems.append(f"the rerun failed ({code}): {output[-500:]}")
         added = set(harness.registered(settings)) - before_rerun

@@ -268,8 +268,8 @@ def decision_promotes(settings: Settings, version: str) -> bool:
 
 def registry_problems(settings: Settings, allowed_champions: set[str], *, tidied: bool) -> list[str]:
     """Return what is wrong with the registry: not exactly one champion (one of `allowed_champions`), a registered
-    version whose files are incomplete (a half-version), a champion that does not serve, a promotions log that
-    disagrees with the alias, and (once tidied) a scratch or unregistered version folder left in models/."""
+    version whose files are incomplete (a half-version), a version the rule promoted that never became champion, a
+    champion that does not serve, a promotions log that disagrees with the alias, and (once tidied) a scratch or unregistered version folder left in models/."""
     from lfb.data.store import connect
     from lfb.model.registry import ORPHANS, RegistryError, load_serving, version_problem
 
@@ -285,6 +285,10 @@ def registry_problems(settings: Settings, allowed_champions: set[str], *, tidied
     log = promotions(settings)
     if found and (not log or log[-1][1] != found[0]):
         problems.append(f"the promotions log ends with {log[-1:]} but the champion is {found[0]}")
+    champions_ever = {to_version for _, to_version in log}
+    for version in versions:
+        if decision_promotes(settings, version) and version not in champions_ever:
+            problems.append(f"half-promoted: the rule promoted {version} at training, but it never became champion")
     db = connect(settings.db_path, migrate_now=False)
     try:
         for version in versions:

@@ -14,6 +14,7 @@ import sqlite_utils
 
 from lfb.model.estimator import ResponseModel
 from lfb.data.store import transaction
+from lfb.text import quoted
 
 CHAMPION = "champion"
 METADATA = "metadata.json"
@@ -253,7 +254,7 @@ def metadata_checksum(db: sqlite_utils.Database, version: str) -> str | None:
     """Return the metadata checksum kept for a registered version (None if registered before schema v4)."""
     row = db.execute("SELECT metadata_sha256 FROM model_versions WHERE version = ?", [version]).fetchone()
     if row is None:
-        raise RegistryError(f"unknown model version {version!r}; see `python -m lfb models list`")
+        raise RegistryError(f"unknown model version {quoted(version)}; see `python -m lfb models list`")
     return row[0]
 
 

@@ -21,6 +21,7 @@ from lfb.data.reference import UnknownStation, resolve_station, station_codes_by
 from lfb.model.registry import ModelFileError, NoChampion, NothingServes, load_registered, load_serving
 from lfb.model.flag import LATE_S, driver_index, served_flags
 from lfb.model.spread import MIN_POINTS, Mixture, district_points, mixture
+from lfb.text import quoted
 
 OPTIONAL_TYPES = ("stop_code", "special_service_type", "property_category", "property_type", "address_qualifier")
 PAST_LIMIT_DAYS, FUTURE_LIMIT_DAYS = 365, 730
@@ -123,7 +124,7 @@ class Predictor:
         group = self.known_value("incident_group", given) if given else None
         if group is None:
             known = sorted(self.categories.get("incident_group", []))
-            raise RequestError(f"unknown incident group {given!r}: choose one of {', '.join(known)}")
+            raise RequestError(f"unknown incident group {quoted(given)}: choose one of {', '.join(known)}")
         out = {"incident_group": group}
         for name in OPTIONAL_TYPES:
             value = values.get(name)
@@ -352,7 +353,7 @@ def resolve_stations(values: pd.Series, missing: str = "no station given") -> tu
     def read(text: str) -> tuple[str, str]:
         """Return the code of one station code or name, or why there is none."""
         code = lookup.get(text.lower())
-        return (code, "") if code else ("", f"unknown station {text!r}: {advice}")
+        return (code, "") if code else ("", f"unknown station {quoted(text)}: {advice}")
     return read_each_value(values, read, ("", missing))
 
 
@@ -529,7 +530,7 @@ def _known_groups(predictor: Predictor, values: pd.Series) -> tuple[np.ndarray, 
     def read(text: str) -> tuple[str | None, str]:
         """Return the incident group as the model knows it, or why it is unknown."""
         group = predictor.known_value("incident_group", text)
-        return (group, "") if group else (None, f"unknown incident group {text!r} (choose one of {choices})")
+        return (group, "") if group else (None, f"unknown incident group {quoted(text)} (choose one of {choices})")
     return read_each_value(values, read, (None, f"no incident group (choose one of {choices})"))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from lfb.config import Settings
 from lfb.data.store import transaction
 from lfb.service.servicedb import open_service_db
+from lfb.text import quoted
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 # kind -> (required arguments, optional arguments); what each does is in lfb.service.runner
@@ -71,7 +72,7 @@ def _now() -> str:
 def check_request(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """Return the request's arguments cleaned, or raise RequestRefused saying what is wrong."""
     if kind not in KINDS:
-        raise RequestRefused(f"unknown request {kind!r}: use one of {', '.join(KINDS)}")
+        raise RequestRefused(f"unknown request {quoted(kind)}: use one of {', '.join(KINDS)}")
     required, optional = KINDS[kind]
     given = {k: v for k, v in args.items() if v not in (None, "")}
     missing = [name for name in required if name not in given]

@@ -26,6 +26,7 @@ import bcrypt
 import yaml
 
 from lfb.config import Settings
+from lfb.text import quoted
 
 DISPATCHER, ADMIN = "dispatcher", "admin"
 ROLES = (DISPATCHER, ADMIN)
@@ -76,7 +77,7 @@ def normalise_username(text: str) -> str:
     """Return the username in its stored form (lower case), or raise BadInput saying what a username may be."""
     username = (text or "").strip().lower()
     if not USERNAME_PATTERN.fullmatch(username):
-        raise BadInput(f"{text!r} is not a valid username: use 2 to 32 characters among a-z, 0-9, '.', '_' and '-'")
+        raise BadInput(f"{quoted(text)} is not a valid username: use 2 to 32 characters among a-z, 0-9, '.', '_' and '-'")
     return username
 
 
@@ -96,7 +97,7 @@ def check_role(role: str) -> str:
     """Return the role in its stored form, or raise BadInput naming the roles there are."""
     value = (role or "").strip().lower()
     if value not in ROLES:
-        raise BadInput(f"{role!r} is not a role: use one of {', '.join(ROLES)}")
+        raise BadInput(f"{quoted(role)} is not a role: use one of {', '.join(ROLES)}")
     return value
 
 

@@ -13,6 +13,7 @@ from lfb import __version__
 from lfb.service import jobs
 from lfb.config import Settings, get_settings
 from lfb.data.ingest import Progress
+from lfb.text import quoted
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_OFFLINE = 0, 1, 2, 3
 
@@ -191,8 +192,11 @@ def cmd_bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def count_arg(minimum: int) -> Callable[[str], int]:
-    """Return an argparse type that reads a whole number of at least `minimum`."""
+LARGEST = 2**63 - 1  # the largest whole number the stores keep
+
+
+def count_arg(minimum: int, maximum: int = LARGEST) -> Callable[[str], int]:
+    """Return an argparse type that reads a whole number from `minimum` to `maximum`."""
     def read(text: str) -> int:
         """Return the number, or refuse it as bad usage."""
         try:
@@ -200,9 +204,23 @@ def count_arg(minimum: int) -> Callable[[str], int]:
         except ValueError:
             value = minimum - 1
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least {minimum}")
+            raise argparse.ArgumentTypeError(f"{quoted(text)} must be a whole number of at least {minimum}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{quoted(text)} is too large: give a whole number from {minimum} to "
+                                             f"{maximum:,}")
         return value
     return read
+
+
+GROUPS = ("Fire", "Special Service", "False Alarm")
+
+
+def group_arg(text: str) -> str:
+    """Return an incident group given in any case, or refuse it naming the three groups."""
+    for group in GROUPS:
+        if text.strip().lower() == group.lower():
+            return group
+    raise argparse.ArgumentTypeError(f"{quoted(text)} is not an incident group: use one of {', '.join(GROUPS)}")
 
 
 def time_arg(text: str) -> str:
@@ -762,10 +780,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("demo", help="generate DEMO data in the published schema and ingest it")
-    p.add_argument("--months", type=count_arg(1), default=36, help="months of data (default 36)")
+    p.add_argument("--months", type=count_arg(1, 600), default=36, help="months of data (default 36)")
     p.add_argument("--start", type=month_arg, help="first month, YYYY-MM (default: so the data ends last month)")
-    p.add_argument("--seed", type=int, default=2024, help="random seed (default 2024)")
-    p.add_argument("--incidents-per-year", type=count_arg(1), default=120_000, help="scale (default 120000, London)")
+    p.add_argument("--seed", type=count_arg(0, 2**32 - 1), default=2024, help="random seed (default 2024)")
+    p.add_argument("--incidents-per-year", type=count_arg(1, 10_000_000), default=120_000, help="scale (default 120000, London)")
     p.add_argument("--replace", action="store_true", help="delete existing demo rows first")
     p.set_defaults(func=cmd_demo)
 
@@ -793,7 +811,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model; the first becomes champion, later ones go through the rule")
     p.add_argument("--until", type=month_arg, help="last month of data to use, YYYY-MM or YYYY-MM-DD (default: all); "
                    "the test window is the newest months with data up to it")
-    p.add_argument("--test-months", type=count_arg(1), help="newest months held out as the test window (default 3)")
+    p.add_argument("--test-months", type=count_arg(1, 120), help="newest months held out as the test window (default 3)")
     p.add_argument("--who", default="cli", help="who asks (recorded in the promotions log)")
     p.set_defaults(func=cmd_train)
 
@@ -839,21 +857,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("backtest-refit", help="measure whether refitting on the newest months helps")
-    p.add_argument("--test-months", type=count_arg(1), help="window length in months (default 3)")
+    p.add_argument("--test-months", type=count_arg(1, 120), help="window length in months (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_backtest_refit)
 
     p = sub.add_parser("bench-model", help="measure training time and memory, prediction latency and throughput")
-    p.add_argument("--incidents-per-year", type=count_arg(1), default=135_000,
+    p.add_argument("--incidents-per-year", type=count_arg(1, 10_000_000), default=135_000,
                    help="scale (default 135000: ~600k pumps)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_model)
 
     p = sub.add_parser("bench-coverage", help="time the station map's figures, London's coverage and a what-if on "
                                               "the current store and model")
-    p.add_argument("--hour", type=int, default=17, help="hour of the day (default 17)")
-    p.add_argument("--weekday", type=int, default=2, help="weekday, Monday = 0 (default 2, Wednesday)")
-    p.add_argument("--group", default="Fire", help="incident group (default Fire)")
+    p.add_argument("--hour", type=count_arg(0, 23), default=17, help="hour of the day (default 17)")
+    p.add_argument("--weekday", type=count_arg(0, 6), default=2, help="weekday, Monday = 0 (default 2, Wednesday)")
+    p.add_argument("--group", type=group_arg, default="Fire", help="incident group (default Fire)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_coverage)
 
@@ -879,7 +897,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "pipeline")
     p.add_argument("--path", help="file to ingest (a path on the sidecar's machine)")
     p.add_argument("--until", type=month_arg, help="train: last month of data, YYYY-MM or YYYY-MM-DD")
-    p.add_argument("--test-months", type=count_arg(1), help="train: newest months held out as the test window")
+    p.add_argument("--test-months", type=count_arg(1, 120), help="train: newest months held out as the test window")
     p.add_argument("--since", type=month_arg, help="evaluate: score on stored data from this month")
     p.add_argument("--version", help="evaluate or promote: the model version")
     p.add_argument("--reason", help="promote or rollback: why (recorded in the promotions log)")
@@ -919,13 +937,13 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("username", metavar="NAME")
     p.set_defaults(func=cmd_users)
     p = sub.add_parser("bench-batch", help="measure predict-batch throughput on incident records and a requests CSV")
-    p.add_argument("--months", type=count_arg(1), default=12, help="demo months to generate (default 12)")
-    p.add_argument("--incidents-per-year", type=count_arg(1), default=120_000, help="scale (default 120000, London)")
+    p.add_argument("--months", type=count_arg(1, 600), default=12, help="demo months to generate (default 12)")
+    p.add_argument("--incidents-per-year", type=count_arg(1, 10_000_000), default=120_000, help="scale (default 120000, London)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_batch)
 
     p = sub.add_parser("bench-ingest", help="measure ingestion speed and memory on generated mobilisation rows")
-    p.add_argument("--rows", type=count_arg(1), default=1_000_000, help="mobilisation rows (default 1,000,000)")
+    p.add_argument("--rows", type=count_arg(1, 100_000_000), default=1_000_000, help="mobilisation rows (default 1,000,000)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_ingest)
     for command in sub.choices.values():

@@ -172,6 +172,9 @@ def cmd_calibration(args: argparse.Namespace, settings: Settings) -> int:
     """Print the demo data's figures next to the real sample's."""
     from lfb.data.calibration import run_report
 
+    if args.real_dir is not None and not args.real_dir.is_dir():
+        _err(f"--real-dir {args.real_dir} is not a folder: give the folder holding the real LFB sample")
+        return EXIT_USAGE
     print(run_report(jobs.open_store(settings), args.real_dir or settings.shared_data_dir))
     return EXIT_OK
 
@@ -210,6 +213,16 @@ def count_arg(minimum: int, maximum: int = LARGEST) -> Callable[[str], int]:
                                              f"{maximum:,}")
         return value
     return read
+
+
+def slug_arg(text: str) -> str:
+    """Return a London Datastore dataset slug (lower-case letters, digits and dashes), or refuse it."""
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", text):
+        raise argparse.ArgumentTypeError(f"{quoted(text)} is not a dataset slug: use lower-case letters, digits and "
+                                         "dashes, e.g. london-fire-brigade-incident-records")
+    return text
 
 
 GROUPS = ("Fire", "Special Service", "False Alarm")
@@ -793,7 +806,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("fetch", help="download new files from the London Datastore and ingest them")
-    p.add_argument("--dataset", action="append", metavar="SLUG", help="dataset slug (default: both LFB datasets)")
+    p.add_argument("--dataset", action="append", type=slug_arg, metavar="SLUG", help="dataset slug (default: both LFB datasets)")
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("status", help="rows per month and kind, stations, last ingests, rejects")

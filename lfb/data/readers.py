@@ -154,13 +154,20 @@ class Utf8Stream:
         self.closed = True
 
 
+def not_a_file(path: Path) -> str:
+    """Return why `path` cannot be read as a record file (missing, or a folder), saying what to give instead."""
+    if path.is_dir():
+        return f"{path}: a folder, not a file: give a .csv or .xlsx file of LFB records (not a folder or a .zip)"
+    return f"{path}: no such file: check the path of the .csv or .xlsx file"
+
+
 class RecordFile:
     """An LFB incident or mobilisation file whose kind is known from its header."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
         if not self.path.is_file():
-            raise FormatError(f"{self.path}: no such file")
+            raise FormatError(not_a_file(self.path))
         suffix = self.path.suffix.lower()
         if suffix in CSV_SUFFIXES and sniff_format(self.path) == "csv":
             self.format = "csv"

@@ -565,13 +565,15 @@ class BatchInput:
 
 def read_batch(in_path: Path) -> BatchInput:
     """Read a requests CSV or an incident-records file for batch prediction."""
+    import csv
+
     from lfb.data.formats import FormatError
-    from lfb.data.readers import RecordFile
+    from lfb.data.readers import RecordFile, not_a_file
     from lfb.model.csvrows import read_rows
 
     path = Path(in_path)
     if not path.is_file():
-        raise RequestError(f"{path}: no such file")
+        raise RequestError(not_a_file(path))
     try:
         kind = RecordFile(path).kind
     except FormatError as exc:
@@ -581,10 +583,14 @@ def read_batch(in_path: Path) -> BatchInput:
     if kind == "mobilisations":
         raise RequestError(f"{path.name}: batch prediction reads incident records or a requests CSV, "
                            "not mobilisation records (they carry no incident location)")
-    if kind == "incidents":
-        requests, output, errors, unread = requests_from_records(path)
-        return BatchInput(output, requests, errors, pd.Series("", index=requests.index, dtype=object), unread)
-    frame, shape = read_rows(path)
+    try:
+        if kind == "incidents":
+            requests, output, errors, unread = requests_from_records(path)
+            return BatchInput(output, requests, errors, pd.Series("", index=requests.index, dtype=object), unread)
+        frame, shape = read_rows(path)
+    except csv.Error as exc:
+        raise RequestError(f"{path.name}: not a readable CSV ({exc}): give a requests CSV or an incident-records "
+                           "file") from None
     requests, errors, notes = requests_from_table(frame)
     return BatchInput(frame.copy(), requests, errors, notes, shape)
 
@@ -595,6 +601,8 @@ def predict_batch(predictor: Predictor, in_path: Path, out_path: Path) -> dict[s
     import time
 
     started = time.perf_counter()
+    if Path(out_path).is_dir():
+        raise RequestError(f"{out_path}: a folder: give the name of the output file, e.g. {Path(out_path) / 'out.csv'}")
     if not Path(out_path).parent.is_dir():
         raise RequestError(f"{out_path}: the folder {Path(out_path).parent} does not exist")
     batch = read_batch(in_path)

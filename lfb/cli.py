@@ -13,7 +13,7 @@ from lfb import __version__
 from lfb.service import jobs
 from lfb.config import Settings, get_settings
 from lfb.data.ingest import Progress
-from lfb.text import quoted
+from lfb.text import quoted, shortened
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_OFFLINE = 0, 1, 2, 3
 
@@ -456,7 +456,7 @@ def cmd_locks(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_USAGE
         current = holder(settings, args.name)
         if current is None:
-            print(f"no {args.name} lock is held; nothing to clear")
+            print(f"no {shortened(args.name)} lock is held; nothing to clear")
             return EXIT_OK
         state = current.as_dict()
         print(f"the {args.name} lock is held by {current.owner}, process {current.pid} on {current.host}, since "
@@ -540,7 +540,7 @@ def _users_change(args: argparse.Namespace, settings: Settings) -> int:
     username = users.normalise_username(args.username)
     current = users.get_user(settings, username)
     if args.users_action != "add" and current is None:
-        raise users.Refused(f"there is no user {username!r} (see `python -m lfb users list`)")
+        raise users.Refused(f"there is no user {quoted(username)} (see `python -m lfb users list`)")
     if args.users_action == "add":
         if current is not None:
             raise users.Refused(f"user {username!r} already exists: change it with `python -m lfb users passwd|role`")
@@ -574,7 +574,7 @@ def _users_unlock(settings: Settings, username: str) -> None:
     from lfb.service.users import UserError, get_user
 
     if get_user(settings, username) is None:
-        raise UserError(f"no user {username!r}: see `python -m lfb users list`")
+        raise UserError(f"no user {quoted(username)}: see `python -m lfb users list`")
     gone = clear_failures(settings, username)
     print(f"{username}: {gone} failed sign-in(s) forgotten; the account is not locked")
 
@@ -620,9 +620,14 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
 
     given = {name: getattr(args, name) for name in REQUEST_OPTIONS if getattr(args, name) is not None}
     if "path" in given:
-        path = Path(given["path"]).expanduser().resolve()
-        if not path.is_file():
-            _err(f"no such file: {path}")
+        try:
+            path = Path(given["path"]).expanduser().resolve()
+        except (OSError, ValueError, RuntimeError):
+            path = None
+        from lfb.data.readers import is_file
+
+        if path is None or not is_file(path):
+            _err(f"no such file: {shortened(path or given['path'])}: give --path the path of a .csv or .xlsx file")
             return EXIT_USAGE
         given["path"] = str(path)
     try:
@@ -725,7 +730,10 @@ class Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line: what is wrong, and where the help is (exit 2)."""
 
     def error(self, message: str) -> NoReturn:
-        """Print the usage mistake on one line and exit with the usage exit code."""
+        """Print the usage mistake on one line (a very long value cut short) and exit with the usage exit code."""
+        import re
+
+        message = re.sub(r"'([^']{60})[^']{20,}'", r"'\1…'", " ".join(message.split()))
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 

@@ -10,3 +10,9 @@ def quoted(value: object, limit: int = SHOWN_CHARS) -> str:
     if len(text) <= limit:
         return repr(text)
     return f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
+def shortened(text: object, limit: int = 120) -> str:
+    """Return text as it is, or cut to `limit` characters with its length when it is longer (file names, paths)."""
+    value = str(text)
+    return value if len(value) <= limit else f"{value[:limit]}… ({len(value):,} characters)"

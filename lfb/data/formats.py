@@ -141,7 +141,7 @@ def detect_kind(headers: list[object]) -> str:
     if complete:  # both complete cannot happen with the specs above; prefer the richer match
         return max(complete, key=lambda k: len(match_columns(headers, k)))
     detail = "; ".join(f"as {kind.rstrip('s')} records it lacks {', '.join(cols)}" for kind, cols in missing.items())
-    raise FormatError(f"not an LFB incident or mobilisation file: {detail}")
+    raise FormatError(f"not an LFB incident or mobilisation file: {detail}; give the LFB incident or mobilisation records as published (.csv or .xlsx)")
 
 
 # ---- value parsing (vectorised; every parser returns values and a mask of unreadable cells) ----

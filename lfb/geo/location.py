@@ -208,8 +208,10 @@ def _locate_pairs(out: dict[str, np.ndarray], rows: np.ndarray, texts: np.ndarra
                                 f"{a[i]:g}: write {second} first")
     for i in np.flatnonzero(~ok):
         out["error"][rows[i]] = (
-            f"location {quoted(texts[i])} ({lat[i]:.5f}, {lon[i]:.5f}) is not in Greater London" if meaningful[i] else
-            f"location {texts[i]!r}: neither latitude,longitude nor British National Grid easting,northing")
+            f"location {quoted(texts[i])} ({lat[i]:.5f}, {lon[i]:.5f}) is not in Greater London: give a place in "
+            "one of the 33 London boroughs" if meaningful[i] else
+            f"location {quoted(texts[i])}: neither latitude,longitude nor British National Grid easting,northing: "
+            f"{EXAMPLES}")
 
 
 def _locate_postcodes(out: dict[str, np.ndarray], rows: np.ndarray, outward: np.ndarray, inward: np.ndarray) -> None:

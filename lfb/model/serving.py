@@ -133,7 +133,7 @@ class Predictor:
                 continue
             out[name] = self.known_value(name, value) or MISSING_CATEGORY
             if out[name] == MISSING_CATEGORY:
-                notes.append(f"{name.replace('_', ' ')} {value!r} was not seen in training: estimated without it")
+                notes.append(f"{name.replace('_', ' ')} {quoted(value)} was not seen in training: estimated without it")
         return out
 
     # ---- answers ----------------------------------------------------------------------------
@@ -327,7 +327,8 @@ def request_columns(frame: pd.DataFrame) -> dict[str, str]:
     if missing or not place:
         raise RequestError("a requests CSV needs columns station, time, incident_group and location (postcode, "
                            "'lat,lon' or 'easting,northing'), or latitude and longitude, or easting and northing"
-                           + (f"; missing: {', '.join(missing + ([] if place else ['location']))}"))
+                           + (f"; missing: {', '.join(missing + ([] if place else ['location']))}: add them, or give an incident-records "
+                              "file"))
     return found
 
 
@@ -568,11 +569,11 @@ def read_batch(in_path: Path) -> BatchInput:
     import csv
 
     from lfb.data.formats import FormatError
-    from lfb.data.readers import RecordFile, not_a_file
+    from lfb.data.readers import RecordFile, is_file, not_a_file
     from lfb.model.csvrows import read_rows
 
     path = Path(in_path)
-    if not path.is_file():
+    if not is_file(path):
         raise RequestError(not_a_file(path))
     try:
         kind = RecordFile(path).kind
@@ -604,7 +605,8 @@ def predict_batch(predictor: Predictor, in_path: Path, out_path: Path) -> dict[s
     if Path(out_path).is_dir():
         raise RequestError(f"{out_path}: a folder: give the name of the output file, e.g. {Path(out_path) / 'out.csv'}")
     if not Path(out_path).parent.is_dir():
-        raise RequestError(f"{out_path}: the folder {Path(out_path).parent} does not exist")
+        raise RequestError(f"{out_path}: the folder {Path(out_path).parent} does not exist: create it, or give an output "
+                           "file in a folder that exists")
     batch = read_batch(in_path)
     fixed, errors, notes = check_batch(predictor, batch.requests, batch.errors, batch.notes)
     unread = (batch.unread != "").to_numpy()

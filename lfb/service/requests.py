@@ -78,10 +78,10 @@ def check_request(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     missing = [name for name in required if name not in given]
     unknown = [name for name in given if name not in required + optional]
     if missing:
-        raise RequestRefused(f"a {kind} request needs {', '.join(missing)}")
+        raise RequestRefused(f"a {kind} request needs {', '.join(missing)}: give {'it' if len(missing) == 1 else 'them'}")
     if unknown:
         raise RequestRefused(f"a {kind} request takes no {', '.join(unknown)} (it takes "
-                             f"{', '.join(required + optional) or 'nothing'})")
+                             f"{', '.join(required + optional) or 'nothing'}): remove {', '.join(unknown)}")
     return given
 
 

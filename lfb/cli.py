@@ -804,7 +804,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--months", type=count_arg(1, 600), default=36, help="months of data (default 36)")
     p.add_argument("--start", type=month_arg, help="first month, YYYY-MM (default: so the data ends last month)")
     p.add_argument("--seed", type=count_arg(0, 2**32 - 1), default=2024, help="random seed (default 2024)")
-    p.add_argument("--incidents-per-year", type=count_arg(1, 10_000_000), default=120_000, help="scale (default 120000, London)")
+    p.add_argument("--incidents-per-year", type=count_arg(1, 10_000_000), default=120_000,
+                   help="scale (default 120000, London)")
     p.add_argument("--replace", action="store_true", help="delete existing demo rows first")
     p.set_defaults(func=cmd_demo)
 
@@ -814,7 +815,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("fetch", help="download new files from the London Datastore and ingest them")
-    p.add_argument("--dataset", action="append", type=slug_arg, metavar="SLUG", help="dataset slug (default: both LFB datasets)")
+    p.add_argument("--dataset", action="append", type=slug_arg, metavar="SLUG",
+                   help="dataset slug (default: both LFB datasets)")
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("status", help="rows per month and kind, stations, last ingests, rejects")
@@ -832,7 +834,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model; the first becomes champion, later ones go through the rule")
     p.add_argument("--until", type=month_arg, help="last month of data to use, YYYY-MM or YYYY-MM-DD (default: all); "
                    "the test window is the newest months with data up to it")
-    p.add_argument("--test-months", type=count_arg(1, 120), help="newest months held out as the test window (default 3)")
+    p.add_argument("--test-months", type=count_arg(1, 120),
+                   help="newest months held out as the test window (default 3)")
     p.add_argument("--who", default="cli", help="who asks (recorded in the promotions log)")
     p.set_defaults(func=cmd_train)
 
@@ -959,12 +962,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_users)
     p = sub.add_parser("bench-batch", help="measure predict-batch throughput on incident records and a requests CSV")
     p.add_argument("--months", type=count_arg(1, 600), default=12, help="demo months to generate (default 12)")
-    p.add_argument("--incidents-per-year", type=count_arg(1, 10_000_000), default=120_000, help="scale (default 120000, London)")
+    p.add_argument("--incidents-per-year", type=count_arg(1, 10_000_000), default=120_000,
+                   help="scale (default 120000, London)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_batch)
 
     p = sub.add_parser("bench-ingest", help="measure ingestion speed and memory on generated mobilisation rows")
-    p.add_argument("--rows", type=count_arg(1, 100_000_000), default=1_000_000, help="mobilisation rows (default 1,000,000)")
+    p.add_argument("--rows", type=count_arg(1, 100_000_000), default=1_000_000,
+                   help="mobilisation rows (default 1,000,000)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_ingest)
     for command in sub.choices.values():

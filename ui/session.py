@@ -17,7 +17,7 @@ from streamlit_authenticator.utilities import LoginError
 
 from lfb.config import Settings
 from lfb.service import signin, users
-from ui.widgets import show_error
+from ui.widgets import plain, show_error
 
 COOKIE_NAME = "lfb_signin"
 SIGN_OUT_REQUEST = "_lfb_sign_out"
@@ -183,7 +183,7 @@ def sign_in(settings: Settings) -> SignedIn | None:
 def sidebar(user: SignedIn) -> None:
     """Show who is signed in, with their role, and the sign-out button in the sidebar."""
     with st.sidebar:
-        st.markdown(f"Signed in as **{user.name}** (`{user.username}`)")
+        st.markdown(f"Signed in as **{plain(user.name)}** (`{user.username}`)")
         st.caption(f"Role: {', '.join(user.roles) or 'none'}")
         st.button("Sign out", key="lfb_sign_out_button", on_click=_request_sign_out, icon=":material/logout:")
 

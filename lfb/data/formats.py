@@ -132,6 +132,9 @@ def missing_required(headers: list[object], kind: str) -> list[str]:
     return [c.headers[0] for c in SPECS[kind] if c.required and c.name not in found]
 
 
+RECORDS_HINT = "give the LFB incident or mobilisation records as published (.csv or .xlsx)"
+
+
 def detect_kind(headers: list[object]) -> str:
     """Return 'incidents' or 'mobilisations' for a header row, or raise FormatError naming what is missing."""
     missing = {kind: missing_required(headers, kind) for kind in SPECS}
@@ -141,7 +144,7 @@ def detect_kind(headers: list[object]) -> str:
     if complete:  # both complete cannot happen with the specs above; prefer the richer match
         return max(complete, key=lambda k: len(match_columns(headers, k)))
     detail = "; ".join(f"as {kind.rstrip('s')} records it lacks {', '.join(cols)}" for kind, cols in missing.items())
-    raise FormatError(f"not an LFB incident or mobilisation file: {detail}; give the LFB incident or mobilisation records as published (.csv or .xlsx)")
+    raise FormatError(f"not an LFB incident or mobilisation file: {detail}; {RECORDS_HINT}")
 
 
 # ---- value parsing (vectorised; every parser returns values and a mask of unreadable cells) ----

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from lfb.data.formats import FormatError, detect_kind
+from lfb.data.formats import RECORDS_HINT, FormatError, detect_kind
 from lfb.text import shortened
 
 if TYPE_CHECKING:
@@ -166,7 +166,8 @@ def is_file(path: Path) -> bool:
 def not_a_file(path: Path) -> str:
     """Return why `path` cannot be read as a record file (missing, or a folder), saying what to give instead."""
     if not is_file(path) and _is_dir(path):
-        return f"{shortened(path)}: a folder, not a file: give a .csv or .xlsx file of LFB records (not a folder or a .zip)"
+        return (f"{shortened(path)}: a folder, not a file: give a .csv or .xlsx file of LFB records (not a folder or a "
+                ".zip)")
     return f"{shortened(path)}: no such file: check the path of the .csv or .xlsx file"
 
 
@@ -214,8 +215,8 @@ class RecordFile:
                         return number, cells
                     number += bool(cells)  # a line of spaces is a row to the CSV parser; an empty line is not
             except csv.Error as exc:
-                raise FormatError(f"{self.path.name}: not a readable CSV file ({exc}): give the LFB incident or mobilisation records as published (.csv or .xlsx)") from None
-        raise FormatError(f"{self.path.name}: the file is empty (no header row, no records): give the LFB incident or mobilisation records as published (.csv or .xlsx)")
+                raise FormatError(f"{self.path.name}: not a readable CSV file ({exc}): {RECORDS_HINT}") from None
+        raise FormatError(f"{self.path.name}: the file is empty (no header row, no records): {RECORDS_HINT}")
 
     @contextmanager
     def _workbook(self) -> Iterator[Any]:

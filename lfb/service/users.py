@@ -93,6 +93,9 @@ def check_password(password: str) -> None:
         raise BadInput(f"the password is too long: use at most {MAX_PASSWORD_BYTES} bytes")
     if password != password.strip():
         raise BadInput("the password starts or ends with a space, which the sign-in form drops: remove it")
+    if not password.isprintable():
+        raise BadInput("the password holds a line break or an invisible character, which the sign-in form cannot "
+                       "take: remove it")
 
 
 def check_role(role: str) -> str:
@@ -106,7 +109,7 @@ def check_role(role: str) -> str:
 def check_name(name: str) -> str:
     """Return the full name stripped, or raise BadInput if it is too long or spans lines."""
     value = (name or "").strip()
-    if len(value) > MAX_NAME_LENGTH or "\n" in value or "\r" in value:
+    if len(value) > MAX_NAME_LENGTH or not value.isprintable():
         raise BadInput(f"the name must be one line of at most {MAX_NAME_LENGTH} characters: give a shorter one")
     return value
 

@@ -13,6 +13,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 
+import bcrypt
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
@@ -21,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 from lfb.config import PROJECT_ROOT, Settings
 from lfb.service import users
 from lfb.service.predictions import recent_estimates
+from lfb.service.users import read_credentials
 from lfb.service.requests import PENDING, list_jobs
 from tests.hostile.conftest import tally
 from tests.hostile.values import LOCATIONS, LONG, MARKDOWN, SCRIPT, TEXTS, make_file
@@ -288,3 +290,97 @@ def test_a_page_showing_hostile_rows_renders_them_as_text(site: Settings, garbag
     if page == "admin_jobs":
         waiting = "\n".join(c.value for c in at.caption)
         assert "\\<script\\>" in waiting and "\\*\\*bold\\*\\*" in waiting, waiting[:1000]
+
+
+@pytest.fixture(scope="module")
+def hostile_records(site: Settings, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Ingest records whose station names and codes carry markup (as a published file could), into the site store."""
+    from lfb.data.ingest import ingest_file
+    from lfb.service import jobs
+    from tests.builders import INCIDENT_HEADER, MOBILISATION_HEADER, incident_row, mobilisation_row, write_csv
+
+    folder = tmp_path_factory.mktemp("hostile-records")
+    incidents = write_csv(folder / "incidents.csv", [incident_row("900001-01082024", DateOfCall="2024-08-01",
+                                                                  CalYear="2024", IncidentStationGround=MARKDOWN,
+                                                                  FirstPumpArriving_DeployedFromStation=SCRIPT)],
+                          INCIDENT_HEADER)
+    mobilisations = write_csv(folder / "mobilisations.csv", [mobilisation_row(
+        "900001-01082024", "990001", CalYear="2024", DateAndTimeMobilised="01/08/2024 10:16:00",
+        DateAndTimeMobile="01/08/2024 10:17:10", DateAndTimeArrived="01/08/2024 10:21:00",
+        DeployedFromStation_Code="Z9<b>", DeployedFromStation_Name=MARKDOWN)], MOBILISATION_HEADER)
+    db = jobs.open_store(site)
+    try:
+        for path in (incidents, mobilisations):
+            report = ingest_file(db, path)
+            assert report.status == "ok", report.message
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("page", ["stations", "admin_data", "admin_accuracy"])
+def test_station_names_with_markup_read_from_files_are_shown_as_text(site: Settings, hostile_records: None,
+                                                                     page: str) -> None:
+    at = _open(page, roles=["admin"])
+    tally(f"page {page} (hostile rows)", "\n".join(_shown(at)))
+    _no_raw_markup(at)
+
+
+RESET_ACCEPTED = {"combining", "script", "markdown"}
+
+
+@pytest.mark.parametrize("name, value", TEXTS, ids=[n for n, _ in TEXTS])
+def test_a_hostile_new_password_is_refused_naming_it(users_page: AppTest, site: Settings, name: str,
+                                                     value: str) -> None:
+    before = users.get_user(site, "disp1")
+    at = users_page
+    at.selectbox(key="users_password_user").set_value("disp1")
+    at.text_input(key="users_password_new").set_value(value)
+    at.text_input(key="users_password_again").set_value(value)
+    at.button(key="users_password").click()
+    _run(at)
+    tally("page admin_users", "\n".join(_shown(at)))
+    _no_raw_markup(at)
+    if name in RESET_ACCEPTED:
+        stored = read_credentials(site)["usernames"]["disp1"]["password"]
+        assert not at.error and bcrypt.checkpw(value.encode(), stored.encode()), _errors(at)
+        return
+    errors = _errors(at)
+    assert any(e.startswith("Not changed: the password") for e in errors), errors
+    assert users.get_user(site, "disp1") == before
+
+
+@pytest.fixture(scope="module")
+def candidate(site: Settings) -> str:
+    """A second registered version beside the champion, to promote."""
+    from tests.app.test_admin_pages import _candidate
+
+    return _candidate(site, {"promote": False, "text": "not promoted: MAE not lower by at least 1%"})[1]
+
+
+REASONS_REFUSED = {"long", "nul"}
+
+
+@pytest.mark.parametrize("name, value", TEXTS, ids=[n for n, _ in TEXTS])
+def test_a_hostile_promotion_reason_is_refused_naming_it_or_queued_as_text(site: Settings, candidate: str, name: str,
+                                                                           value: str) -> None:
+    at = _open("admin_models")
+    at.selectbox(key="models_candidate").set_value(candidate)
+    at.text_input(key="models_promote_reason").set_value(value)
+    at.button(key="models_promote").click()
+    _run(at)
+    at.button(key="models_promote_pending_yes").click()
+    _run(at)
+    tally("page admin_models", "\n".join(_shown(at)))
+    _no_raw_markup(at)
+    waiting = [j for j in list_jobs(site, limit=100_000, status=PENDING) if j["kind"] == "promote"]
+    try:
+        if name in REASONS_REFUSED:
+            assert any(e.startswith("Not queued: reason") and "give the reason as text" in e for e in _errors(at)), \
+                _errors(at)
+            assert not waiting
+            return
+        assert [j["args"] for j in waiting] == [{"version": candidate,
+                                                 "reason": value.strip() or "promoted from the admin console"}]
+    finally:
+        with contextlib.closing(sqlite3.connect(site.service_db_path)) as db, db:
+            db.execute("DELETE FROM jobs WHERE status = 'pending' AND kind = 'promote'")

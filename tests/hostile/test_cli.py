@@ -138,7 +138,7 @@ def cases() -> Iterator[Case]:
     yield from _field(["request", "train"], "--test-months", NUMBERS, ("--test-months",))
     yield from _field(["request", "evaluate"], "--since", MONTHS, ("--since",))
     yield from _field(["request", "promote"], "--version", TEXTS, ("version",),
-                      accepted={name for name, _ in TEXTS if name != "empty"})
+                      accepted={name for name, _ in TEXTS if name not in ("empty", "long", "nul")})
     yield from _field(["request", "fetch"], "--version", [v for v in TEXTS if v[0] != "empty"], ("version",))
     yield from _field(["jobs"], "", [v for v in NUMBERS if not v[1].startswith("-")], ("id",))
     yield from _field(["jobs"], "--limit", NUMBERS, ("--limit",))

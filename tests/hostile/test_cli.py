@@ -16,7 +16,7 @@ import pytest
 from lfb.config import PROJECT_ROOT, Settings
 from lfb.service import users
 from tests.hostile.conftest import counts, run_cli, tally
-from tests.hostile.values import (FILES, LOCATIONS, MONTHS, NUMBERS, STATIONS, TEXTS, TIMES, make_file)
+from tests.hostile.values import FILES, LOCATIONS, MONTHS, NUMBERS, STATIONS, TEXTS, TIMES, make_file
 
 HINT = re.compile(r"\b(give|use|choose|choice|e\.g\.|see|write|add|type|check|remove|train|pick|upload|save)\b"
                   r"|--help",

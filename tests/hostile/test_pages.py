@@ -22,8 +22,8 @@ from streamlit.testing.v1 import AppTest
 from lfb.config import PROJECT_ROOT, Settings
 from lfb.service import users
 from lfb.service.predictions import recent_estimates
-from lfb.service.users import read_credentials
 from lfb.service.requests import PENDING, list_jobs
+from lfb.service.users import read_credentials
 from tests.hostile.conftest import tally
 from tests.hostile.values import LOCATIONS, LONG, MARKDOWN, SCRIPT, TEXTS, make_file
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from lfb.config import Settings
+from lfb.model.estimator import ModelSettings
 from lfb.service import requests
 from lfb.service.requests import DONE, FAILED, PENDING, RequestRefused, check_request, get_job, list_jobs, submit
 from lfb.service.runner import run_job
 from lfb.service.scheduler import Sidecar
-from lfb.model.estimator import ModelSettings
 from tests.builders import FAST_MODEL
 from tests.hostile.conftest import counts, tally
 from tests.hostile.values import LONG, TEXTS
@@ -164,6 +164,7 @@ def test_a_running_sidecar_fails_every_garbage_row_and_then_runs_a_good_request(
     outcomes = {job_id: get_job(store, job_id) for job_id in ids}
     for (name, _, _, expected), job_id in zip(GARBAGE, ids):
         tally("requests sidecar loop", outcomes[job_id]["outcome"] or "")
-        assert outcomes[job_id]["status"] == FAILED and expected in outcomes[job_id]["outcome"], (name, outcomes[job_id])
+        job = outcomes[job_id]
+        assert job["status"] == FAILED and expected in job["outcome"], (name, job)
     assert get_job(store, good)["status"] == DONE, get_job(store, good)["outcome"]
     assert before.lost(counts(store)) == 0 and not thread.is_alive()

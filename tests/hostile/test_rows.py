@@ -4,12 +4,10 @@ rejected with its reason kept) and loses no stored row.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import sqlite3
-import contextlib
 from pathlib import Path
-
-import pytest
 
 from lfb.config import Settings
 from lfb.data.ingest import ingest_file
@@ -45,9 +43,8 @@ def test_predict_batch_writes_one_row_per_input_row_each_estimated_or_saying_why
     with (tmp_path / "out.csv").open(encoding="utf-8", newline="") as fh:
         out = list(csv.DictReader(fh))
     lost = len(rows) - len(out)
-    for row in rows:
-        tally("rows predict-batch (cells)", lost=0)
-    tally("rows predict-batch (cells)", lost=lost)
+    for i, _ in enumerate(rows):
+        tally("rows predict-batch (cells)", lost=lost if i == 0 else 0)
     assert lost == 0 and [r["ref"] for r in out] == [r["ref"] for r in rows]  # every row, in order
     for given, got in zip(rows, out):
         column = given["ref"].split("-", 1)[0] if given["ref"] not in ("good-0", "blank") else None
@@ -77,7 +74,8 @@ INCIDENT_CELLS = {
 
 
 def test_an_ingest_accounts_for_every_row_and_loses_no_stored_row(store: Settings, tmp_path: Path) -> None:
-    rows = [incident_row(f"{800000 + i:06d}-01092024", **({"DateOfCall": "2024-09-01", "CalYear": "2024"} | {column: value}))
+    base = {"DateOfCall": "2024-09-01", "CalYear": "2024"}
+    rows = [incident_row(f"{800000 + i:06d}-01092024", **(base | {column: value}))
             for i, (column, value) in enumerate((c, v) for c, values in INCIDENT_CELLS.items() for v in values)]
     path = write_csv(tmp_path / "hostile-incidents.csv", rows, INCIDENT_HEADER)
     before = counts(store)
@@ -87,9 +85,8 @@ def test_an_ingest_accounts_for_every_row_and_loses_no_stored_row(store: Setting
     finally:
         db.close()
     after = counts(store)
-    for _ in rows:
-        tally("rows ingest (cells)")
-    tally("rows ingest (cells)", lost=before.lost(after))
+    for i, _ in enumerate(rows):
+        tally("rows ingest (cells)", lost=before.lost(after) if i == 0 else 0)
     assert report.status == "ok", report.message
     assert report.rows_read == len(rows)
     assert report.rows_inserted + report.rows_updated + report.rows_rejected == report.rows_read, report
@@ -124,9 +121,8 @@ def test_a_mobilisation_ingest_accounts_for_every_row(store: Settings, tmp_path:
     finally:
         db.close()
     after = counts(store)
-    for _ in rows:
-        tally("rows ingest (cells)")
-    tally("rows ingest (cells)", lost=before.lost(after))
+    for i, _ in enumerate(rows):
+        tally("rows ingest (cells)", lost=before.lost(after) if i == 0 else 0)
     assert report.status == "ok", report.message
     assert report.rows_read == len(rows) and report.rows_rejected >= 1
     assert report.rows_inserted + report.rows_updated + report.rows_rejected == report.rows_read, report

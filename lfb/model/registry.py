@@ -314,7 +314,7 @@ def set_champion(db: sqlite_utils.Database, models_dir: Path, version: str, *, w
     with transaction(db):
         previous = champion(db)
         if previous == version:
-            raise RegistryError(f"{version} is already the champion")
+            raise RegistryError(f"{version} is already the champion: give another version (see `python -m lfb models list`)")
         db.execute("INSERT INTO aliases (name, version, updated) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
                    "version = excluded.version, updated = excluded.updated", [CHAMPION, version, _now()])
         db.execute("INSERT INTO promotions (at, who, action, from_version, to_version, reason) "
@@ -368,7 +368,8 @@ def rollback_target(db: sqlite_utils.Database, models_dir: Path) -> Rollback:
     order = fallback_order(db)
     if len(order) < 2:
         raise RegistryError("nothing to roll back to: " + ("no model has served yet" if not order else
-                                                           f"{order[0]} is the first champion in the promotions log"))
+                                                           f"{order[0]} is the first champion in the promotions log")
+                            + "; see `python -m lfb models list`")
     skipped = []
     for target in order[1:]:
         problem = version_problem(db, models_dir, target)

@@ -38,6 +38,7 @@ JOB_COLUMNS = ("id", "kind", "args_json", "requested_by", "requested_at", "statu
 SIDECAR = "scheduler"
 MAX_ARG_CHARS = 4096  # a path, a version or a reason is never longer
 MAX_TEST_MONTHS = 120
+MAX_WHO_CHARS = 64
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])(-\d{2})?")
 UNREADABLE_ARGS = "the request's arguments are not readable"
 ALIVE_WITHIN_S = 30.0  # a heartbeat older than this means the sidecar is not running
@@ -115,6 +116,9 @@ def _checked(name: str, value: Any) -> Any:
 def submit(settings: Settings, kind: str, args: dict[str, Any] | None = None, who: str = "cli") -> int:
     """Queue a request for the sidecar; return its id (the same request already waiting is refused, naming it)."""
     clean = check_request(kind, dict(args or {}))
+    if not isinstance(who, str) or not who.strip() or len(who) > MAX_WHO_CHARS or not who.isprintable():
+        raise RequestRefused(f"who asks ({quoted(who)}) must be a name on one line of at most {MAX_WHO_CHARS} "
+                             "characters: give one, e.g. --who chief")
     text = json.dumps(clean, sort_keys=True, default=str)
     db = open_service_db(settings)
     try:

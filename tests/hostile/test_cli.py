@@ -115,6 +115,14 @@ def cases() -> Iterator[Case]:
                       accepted={"empty"})
     yield from _field(["models", "promote"], "", [v for v in TEXTS if v[0] != "negative"], ("version",))
     yield from _field(["models"], "", TEXTS, ("action",))
+    yield from _field(["models", "rollback"], "--reason", TEXTS, ("roll back",))  # the first champion: nothing to
+    yield from _field(["models", "promote", "CHAMPION"], "--who", TEXTS, ("already the champion",))
+    yield Case("models list extra", ["models", "list", "v1", "v2"], False, ("unrecognized",))
+    yield Case("users list extra", ["users", "list", "--all"], False, ("unrecognized",))
+    yield Case("users init extra", ["users", "init", "admin"], False, ("unrecognized",))
+    for name, value in TEXTS:  # a reason per case, so that no request is the same as one already waiting
+        yield Case(f"request rollback --who {name}", ["request", "rollback", f"--reason=who {name}", f"--who={value}"],
+                   bool(value.strip()) and len(value) <= 64 and value.isprintable(), ("who",))
     yield from _field(["backtest-refit"], "--test-months", NUMBERS, ("--test-months",))
     yield from _field(["bench-model"], "--incidents-per-year", NUMBERS, ("--incidents-per-year",))
     bench_hours = [v for v in NUMBERS if v[0] != "zero-ish"] + [("24", "24"), ("hour-minus", "-1")]
@@ -182,13 +190,24 @@ def cli_store(store: Settings, tmp_path_factory: pytest.TempPathFactory) -> Sett
     return store
 
 
+def _champion() -> str:
+    """Return the version in service in the module's store."""
+    import contextlib
+    import sqlite3
+
+    from lfb.config import get_settings
+
+    with contextlib.closing(sqlite3.connect(get_settings().db_path)) as db:
+        return db.execute("SELECT version FROM aliases WHERE name = 'champion'").fetchone()[0]
+
+
 def _argv(case: Case, folder: Path) -> list[str]:
     """Return the case's command line with its placeholders replaced by real paths."""
     argv = list(case.argv)
     for index, kind in case.files.items():
         argv[index] = str(make_file(kind, folder))
     good = make_file("truncated", folder / "good")
-    replace = {"IN": str(good), "OUT": str(folder / "out.csv"), "OUTDIR": str(folder),
+    replace = {"IN": str(good), "OUT": str(folder / "out.csv"), "OUTDIR": str(folder), "CHAMPION": _champion(),
                "OUTMISSING": str(folder / "no-folder" / "out.csv")}
     return [replace.get(part, part) if i not in case.files else part for i, part in enumerate(argv)]
 

@@ -384,3 +384,40 @@ def test_a_hostile_promotion_reason_is_refused_naming_it_or_queued_as_text(site:
     finally:
         with contextlib.closing(sqlite3.connect(site.service_db_path)) as db, db:
             db.execute("DELETE FROM jobs WHERE status = 'pending' AND kind = 'promote'")
+
+
+# ---- sign-in form ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def login(site: Settings) -> AppTest:
+    """The app before sign-in (the sign-in form), with a user 'signer' whose account the tries may lock."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(users, "BCRYPT_ROUNDS", 4)
+        mp.setattr(script_runner, "PagesManager", _SteadyStatePages)
+        users.add_user(site, "signer", "signer-password", "dispatcher")
+        return _run(AppTest.from_file(APP, default_timeout=60))
+
+
+SIGN_IN_CASES = [("username", name, value) for name, value in TEXTS] + [("password", name, value)
+                                                                        for name, value in TEXTS]
+
+
+@pytest.mark.parametrize("field, name, value", SIGN_IN_CASES, ids=[f"{f} {n}" for f, n, _ in SIGN_IN_CASES])
+def test_a_hostile_sign_in_is_refused_without_a_crash(login: AppTest, site: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                      field: str, name: str, value: str) -> None:
+    from ui import session
+
+    monkeypatch.setattr(session, "pause", lambda _seconds: None)
+    username, password = (value, "signer-password") if field == "username" else ("signer", value)
+    boxes = login.text_input
+    boxes[0].input(username)
+    boxes[1].input(password)
+    login.button[0].click()
+    at = _run(login)
+    tally("page sign-in", "\n".join(_shown(at)))
+    _no_raw_markup(at)
+    assert not at.session_state["authentication_status"]
+    said = " ".join(_errors(at) + [w.value for w in at.warning] + [i.value for i in at.info])
+    assert re.search(r"username|password|locked", said, re.I), f"a refused sign-in says why: {said!r}"
+    assert [box.label for box in at.text_input] == ["Username", "Password"]  # still the sign-in form

@@ -16,7 +16,7 @@ import pytest
 from lfb.config import PROJECT_ROOT, Settings
 from lfb.service import users
 from tests.hostile.conftest import counts, run_cli, tally
-from tests.hostile.values import FILES, LOCATIONS, MONTHS, NUMBERS, STATIONS, TEXTS, TIMES, make_file
+from tests.hostile.values import FILES, LOCATIONS, MONTHS, NUMBERS, SCRIPT, STATIONS, TEXTS, TIMES, make_file
 
 HINT = re.compile(r"\b(give|use|choose|choice|e\.g\.|see|write|add|type|check|remove|train|pick|upload|save)\b"
                   r"|--help",
@@ -273,3 +273,20 @@ def test_no_traceback_reaches_a_terminal(argv: list[str], cli_store: Settings, t
     assert "Traceback" not in output and "unexpected" not in output, output[-2000:]
     assert before.lost(counts(cli_store)) == 0
     assert done.returncode != 0 or argv[0] == "ingest", output  # the huge line is a rejected row, kept with a reason
+
+
+ENVIRONMENT = [("LFB_PORT", "abc"), ("LFB_PORT", "99999"), ("LFB_CHUNK_ROWS", "-1"), ("LFB_CHUNK_ROWS", "9" * 400),
+               ("LFB_PIPELINE_CRON", SCRIPT), ("LFB_UPLOAD_MAX_MB", "nan"), ("LFB_HTTP_TIMEOUT", "inf"),
+               ("LFB_HTTP_TIMEOUT", "nan"), ("LFB_MODEL_THREADS", "🚒"), ("LFB_REFIT_ON_ALL", "maybe"),
+               ("LFB_PROMOTE_MARGIN", "2"), ("LFB_BACKUP_CRON", "* * *"), ("LFB_SESSION_IDLE_S", "-inf")]
+
+
+@pytest.mark.parametrize("name, value", ENVIRONMENT, ids=[f"{n}={v[:12]}" for n, v in ENVIRONMENT])
+def test_a_hostile_setting_is_refused_naming_the_variable(cli_store: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                          name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    before = counts(cli_store)
+    run = run_cli(["status"])
+    tally("cli settings (environment)", run.out + run.err, before.lost(counts(cli_store)))
+    assert run.code == 2 and run.err.startswith(f"error: {name}") and "Traceback" not in run.err, run.err
+    assert max(map(len, run.err.splitlines())) < LONGEST_LINE

@@ -13,6 +13,7 @@ from lfb import __version__
 from lfb.service import jobs
 from lfb.config import Settings, get_settings
 from lfb.data.ingest import Progress
+from lfb.text import quoted, shortened
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_OFFLINE = 0, 1, 2, 3
 
@@ -171,6 +172,9 @@ def cmd_calibration(args: argparse.Namespace, settings: Settings) -> int:
     """Print the demo data's figures next to the real sample's."""
     from lfb.data.calibration import run_report
 
+    if args.real_dir is not None and not args.real_dir.is_dir():
+        _err(f"--real-dir {args.real_dir} is not a folder: give the folder holding the real LFB sample")
+        return EXIT_USAGE
     print(run_report(jobs.open_store(settings), args.real_dir or settings.shared_data_dir))
     return EXIT_OK
 
@@ -191,8 +195,11 @@ def cmd_bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def count_arg(minimum: int) -> Callable[[str], int]:
-    """Return an argparse type that reads a whole number of at least `minimum`."""
+LARGEST = 2**63 - 1  # the largest whole number the stores keep
+
+
+def count_arg(minimum: int, maximum: int = LARGEST) -> Callable[[str], int]:
+    """Return an argparse type that reads a whole number from `minimum` to `maximum`."""
     def read(text: str) -> int:
         """Return the number, or refuse it as bad usage."""
         try:
@@ -200,9 +207,33 @@ def count_arg(minimum: int) -> Callable[[str], int]:
         except ValueError:
             value = minimum - 1
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least {minimum}")
+            raise argparse.ArgumentTypeError(f"{quoted(text)} must be a whole number of at least {minimum}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{quoted(text)} is too large: give a whole number from {minimum} to "
+                                             f"{maximum:,}")
         return value
     return read
+
+
+def slug_arg(text: str) -> str:
+    """Return a London Datastore dataset slug (lower-case letters, digits and dashes), or refuse it."""
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", text):
+        raise argparse.ArgumentTypeError(f"{quoted(text)} is not a dataset slug: use lower-case letters, digits and "
+                                         "dashes, e.g. london-fire-brigade-incident-records")
+    return text
+
+
+GROUPS = ("Fire", "Special Service", "False Alarm")
+
+
+def group_arg(text: str) -> str:
+    """Return an incident group given in any case, or refuse it naming the three groups."""
+    for group in GROUPS:
+        if text.strip().lower() == group.lower():
+            return group
+    raise argparse.ArgumentTypeError(f"{quoted(text)} is not an incident group: use one of {', '.join(GROUPS)}")
 
 
 def time_arg(text: str) -> str:
@@ -425,7 +456,7 @@ def cmd_locks(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_USAGE
         current = holder(settings, args.name)
         if current is None:
-            print(f"no {args.name} lock is held; nothing to clear")
+            print(f"no {shortened(args.name)} lock is held; nothing to clear")
             return EXIT_OK
         state = current.as_dict()
         print(f"the {args.name} lock is held by {current.owner}, process {current.pid} on {current.host}, since "
@@ -509,7 +540,7 @@ def _users_change(args: argparse.Namespace, settings: Settings) -> int:
     username = users.normalise_username(args.username)
     current = users.get_user(settings, username)
     if args.users_action != "add" and current is None:
-        raise users.Refused(f"there is no user {username!r} (see `python -m lfb users list`)")
+        raise users.Refused(f"there is no user {quoted(username)} (see `python -m lfb users list`)")
     if args.users_action == "add":
         if current is not None:
             raise users.Refused(f"user {username!r} already exists: change it with `python -m lfb users passwd|role`")
@@ -543,7 +574,7 @@ def _users_unlock(settings: Settings, username: str) -> None:
     from lfb.service.users import UserError, get_user
 
     if get_user(settings, username) is None:
-        raise UserError(f"no user {username!r}: see `python -m lfb users list`")
+        raise UserError(f"no user {quoted(username)}: see `python -m lfb users list`")
     gone = clear_failures(settings, username)
     print(f"{username}: {gone} failed sign-in(s) forgotten; the account is not locked")
 
@@ -589,9 +620,14 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
 
     given = {name: getattr(args, name) for name in REQUEST_OPTIONS if getattr(args, name) is not None}
     if "path" in given:
-        path = Path(given["path"]).expanduser().resolve()
-        if not path.is_file():
-            _err(f"no such file: {path}")
+        try:
+            path = Path(given["path"]).expanduser().resolve()
+        except (OSError, ValueError, RuntimeError):
+            path = None
+        from lfb.data.readers import is_file
+
+        if path is None or not is_file(path):
+            _err(f"no such file: {shortened(path or given['path'])}: give --path the path of a .csv or .xlsx file")
             return EXIT_USAGE
         given["path"] = str(path)
     try:
@@ -694,7 +730,10 @@ class Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line: what is wrong, and where the help is (exit 2)."""
 
     def error(self, message: str) -> NoReturn:
-        """Print the usage mistake on one line and exit with the usage exit code."""
+        """Print the usage mistake on one line (a very long value cut short) and exit with the usage exit code."""
+        import re
+
+        message = re.sub(r"'([^']{60})[^']{20,}'", r"'\1…'", " ".join(message.split()))
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -762,10 +801,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("demo", help="generate DEMO data in the published schema and ingest it")
-    p.add_argument("--months", type=count_arg(1), default=36, help="months of data (default 36)")
+    p.add_argument("--months", type=count_arg(1, 600), default=36, help="months of data (default 36)")
     p.add_argument("--start", type=month_arg, help="first month, YYYY-MM (default: so the data ends last month)")
-    p.add_argument("--seed", type=int, default=2024, help="random seed (default 2024)")
-    p.add_argument("--incidents-per-year", type=count_arg(1), default=120_000, help="scale (default 120000, London)")
+    p.add_argument("--seed", type=count_arg(0, 2**32 - 1), default=2024, help="random seed (default 2024)")
+    p.add_argument("--incidents-per-year", type=count_arg(1, 10_000_000), default=120_000,
+                   help="scale (default 120000, London)")
     p.add_argument("--replace", action="store_true", help="delete existing demo rows first")
     p.set_defaults(func=cmd_demo)
 
@@ -775,7 +815,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("fetch", help="download new files from the London Datastore and ingest them")
-    p.add_argument("--dataset", action="append", metavar="SLUG", help="dataset slug (default: both LFB datasets)")
+    p.add_argument("--dataset", action="append", type=slug_arg, metavar="SLUG",
+                   help="dataset slug (default: both LFB datasets)")
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("status", help="rows per month and kind, stations, last ingests, rejects")
@@ -793,7 +834,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model; the first becomes champion, later ones go through the rule")
     p.add_argument("--until", type=month_arg, help="last month of data to use, YYYY-MM or YYYY-MM-DD (default: all); "
                    "the test window is the newest months with data up to it")
-    p.add_argument("--test-months", type=count_arg(1), help="newest months held out as the test window (default 3)")
+    p.add_argument("--test-months", type=count_arg(1, 120),
+                   help="newest months held out as the test window (default 3)")
     p.add_argument("--who", default="cli", help="who asks (recorded in the promotions log)")
     p.set_defaults(func=cmd_train)
 
@@ -839,21 +881,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("backtest-refit", help="measure whether refitting on the newest months helps")
-    p.add_argument("--test-months", type=count_arg(1), help="window length in months (default 3)")
+    p.add_argument("--test-months", type=count_arg(1, 120), help="window length in months (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_backtest_refit)
 
     p = sub.add_parser("bench-model", help="measure training time and memory, prediction latency and throughput")
-    p.add_argument("--incidents-per-year", type=count_arg(1), default=135_000,
+    p.add_argument("--incidents-per-year", type=count_arg(1, 10_000_000), default=135_000,
                    help="scale (default 135000: ~600k pumps)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_model)
 
     p = sub.add_parser("bench-coverage", help="time the station map's figures, London's coverage and a what-if on "
                                               "the current store and model")
-    p.add_argument("--hour", type=int, default=17, help="hour of the day (default 17)")
-    p.add_argument("--weekday", type=int, default=2, help="weekday, Monday = 0 (default 2, Wednesday)")
-    p.add_argument("--group", default="Fire", help="incident group (default Fire)")
+    p.add_argument("--hour", type=count_arg(0, 23), default=17, help="hour of the day (default 17)")
+    p.add_argument("--weekday", type=count_arg(0, 6), default=2, help="weekday, Monday = 0 (default 2, Wednesday)")
+    p.add_argument("--group", type=group_arg, default="Fire", help="incident group (default Fire)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_coverage)
 
@@ -879,7 +921,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "pipeline")
     p.add_argument("--path", help="file to ingest (a path on the sidecar's machine)")
     p.add_argument("--until", type=month_arg, help="train: last month of data, YYYY-MM or YYYY-MM-DD")
-    p.add_argument("--test-months", type=count_arg(1), help="train: newest months held out as the test window")
+    p.add_argument("--test-months", type=count_arg(1, 120), help="train: newest months held out as the test window")
     p.add_argument("--since", type=month_arg, help="evaluate: score on stored data from this month")
     p.add_argument("--version", help="evaluate or promote: the model version")
     p.add_argument("--reason", help="promote or rollback: why (recorded in the promotions log)")
@@ -919,13 +961,15 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("username", metavar="NAME")
     p.set_defaults(func=cmd_users)
     p = sub.add_parser("bench-batch", help="measure predict-batch throughput on incident records and a requests CSV")
-    p.add_argument("--months", type=count_arg(1), default=12, help="demo months to generate (default 12)")
-    p.add_argument("--incidents-per-year", type=count_arg(1), default=120_000, help="scale (default 120000, London)")
+    p.add_argument("--months", type=count_arg(1, 600), default=12, help="demo months to generate (default 12)")
+    p.add_argument("--incidents-per-year", type=count_arg(1, 10_000_000), default=120_000,
+                   help="scale (default 120000, London)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_batch)
 
     p = sub.add_parser("bench-ingest", help="measure ingestion speed and memory on generated mobilisation rows")
-    p.add_argument("--rows", type=count_arg(1), default=1_000_000, help="mobilisation rows (default 1,000,000)")
+    p.add_argument("--rows", type=count_arg(1, 100_000_000), default=1_000_000,
+                   help="mobilisation rows (default 1,000,000)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_ingest)
     for command in sub.choices.values():

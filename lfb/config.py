@@ -24,6 +24,9 @@ def _raw(name: str) -> str | None:
     return value or None
 
 
+LARGEST_SETTING = 1_000_000_000  # no count, size or limit of this app is larger
+
+
 def _int(name: str, default: int, minimum: int) -> int:
     """Return the whole number in environment variable `name` (at least `minimum`), or `default`."""
     text = _raw(name)
@@ -35,6 +38,9 @@ def _int(name: str, default: int, minimum: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {text!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {text!r}")
+    if value > LARGEST_SETTING:
+        raise ConfigError(f"{name} must be at most {LARGEST_SETTING:,}, got {text[:40]!r}"
+                          + ("…" if len(text) > 40 else ""))
     return value
 
 
@@ -55,6 +61,8 @@ def _float(name: str, default: float, low: float, high: float | None = None, *, 
         ok, rule = low <= value <= high, f"between {low:g} and {high:g}"
     if not ok:  # NaN fails every rule
         raise ConfigError(f"{name} must be {rule}, got {text!r}")
+    if value == float("inf"):  # an endless wait is no setting
+        raise ConfigError(f"{name} must be a finite number ({rule}), got {text!r}")
     return value
 
 

@@ -80,7 +80,7 @@ def _ingest_upload(settings: Settings, uploaded: UploadedFile) -> None:
     try:
         kept = store_upload(settings, uploaded.name, uploaded, uploaded.size)
     except UploadRefused as exc:
-        show_error(f"Not kept: {exc}.")
+        show_error(f"Not kept: {admin.plain(exc)}.")
         return
     except OSError as exc:
         show_error(f"Could not keep the file in {settings.uploads_dir}: {exc.strerror or exc}.")

@@ -47,7 +47,7 @@ def _add(settings: Settings) -> None:
     try:
         user = users.add_user(settings, username, password, role, name=name)
     except users.UserError as exc:
-        show_error(f"Not added: {exc}.")
+        show_error(f"Not added: {admin.plain(exc)}.")
         return
     admin.done(f"Added {user.username} ({role}).")
 
@@ -68,7 +68,7 @@ def _set_role(settings: Settings, names: list[str]) -> None:
     try:
         users.set_role(settings, username, role)
     except users.UserError as exc:
-        show_error(f"Not changed: {exc}.")
+        show_error(f"Not changed: {admin.plain(exc)}.")
         return
     admin.done(f"{username} is now {role}.")
 
@@ -90,7 +90,7 @@ def _reset_password(settings: Settings, names: list[str]) -> None:
     try:
         users.set_password(settings, username, password)
     except users.UserError as exc:
-        show_error(f"Not changed: {exc}.")
+        show_error(f"Not changed: {admin.plain(exc)}.")
         return
     admin.done(f"{username} has a new password: give it to them.")
 
@@ -112,7 +112,7 @@ def _remove(settings: Settings, names: list[str]) -> None:
     try:
         users.remove_user(settings, target)
     except users.UserError as exc:
-        show_error(f"Not removed: {exc}.")
+        show_error(f"Not removed: {admin.plain(exc)}.")
         return
     admin.done(f"Removed {target}.")
 
@@ -124,7 +124,7 @@ def main() -> None:
     try:
         names = [u.username for u in _table(settings)]
     except users.UserError as exc:
-        show_error(f"Cannot read the users: {exc}")
+        show_error(f"Cannot read the users: {admin.plain(exc)}")
         return
     st.caption("Passwords are kept only as bcrypt hashes. The last admin can be neither removed nor demoted. The same "
                "can be done from the command line: `python -m lfb users`.")

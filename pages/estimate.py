@@ -18,7 +18,7 @@ from lfb.service.predictions import recent_estimates
 from ui import maps
 from ui.navigation import page_guard
 from ui.resources import serving_model
-from ui.widgets import show_error
+from ui.widgets import plain, show_error
 
 FASTEST = "Fastest station (see the ranking)"
 NONE = "—"
@@ -74,7 +74,7 @@ def _form(predictor: Predictor) -> DispatchRequest | None:
 def _headline(result: Answer) -> None:
     """Show the answer: median, upper bound, chance of missing the target, the flag and what the estimate rests on."""
     e = result.chosen
-    st.markdown(f"#### {e.station_name} ({e.station_code}) → {result.where.text}")
+    st.markdown(f"#### {plain(e.station_name)} ({e.station_code}) → {plain(result.where.text)}")
     a, b, c = st.columns(3)
     a.metric(f"Arrives in (median, {e.median_s:.0f} s)", _clock(e.median_s),
              help="From mobilisation to arrival; half of such pumps arrive sooner, half later")
@@ -88,10 +88,10 @@ def _headline(result: Answer) -> None:
     sooner = result.sooner
     if sooner:
         best = sooner[0]
-        st.info(f"**{best.station_name} ({best.station_code})** would likely arrive sooner: median "
+        st.info(f"**{plain(best.station_name)} ({best.station_code})** would likely arrive sooner: median "
                 f"{_clock(best.median_s)} against {_clock(e.median_s)}.", icon=":material/directions_run:")
     for note in e.notes:
-        st.caption(f"Note: {note}")
+        st.caption(f"Note: {plain(note)}")
     demo = " · **DEMO model** (trained on synthetic data)" if e.demo else ""
     st.caption(f"{result.when:%a %d %b %Y %H:%M} · {e.distance_m / 1000:.1f} km in a straight line · model "
                f"{e.model_version}{demo}")
@@ -253,7 +253,7 @@ def main() -> None:
                     st.session_state[ANSWER] = answer(settings, predictor, request, username)
             except AnswerError as exc:
                 st.session_state.pop(ANSWER, None)
-                top.error(str(exc), icon=":material/error:")
+                top.error(plain(exc), icon=":material/error:")
     result = st.session_state.get(ANSWER)
     if result is not None and result.chosen.model_version == predictor.version:
         _show(result, top, left, right)

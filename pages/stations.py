@@ -26,6 +26,7 @@ from ui import maps
 from ui.navigation import page_guard
 from ui.resources import serving_model
 from ui.selection import SharedSelection
+from ui.widgets import plain
 
 ALL_GROUPS = "All incident groups"
 MAP_HEIGHT = 440
@@ -230,7 +231,7 @@ def _station_panel(table: pd.DataFrame, flt: station_stats.StatsFilter, db_path:
     row = table.set_index("station_code").loc[code]
     seconds = _distribution(db_path, code, flt)
     flag = f" · **flagged**: {row['flag_text']}" if row["flagged"] else ""
-    st.markdown(f"**{row['station_name']}** ({code}): {int(row['pumps']):,} pumps, median "
+    st.markdown(f"**{plain(row['station_name'])}** ({code}): {int(row['pumps']):,} pumps, median "
                 f"{maps.minutes_text(row['median_s'])}, {_pct(row['within_target'])} within 6 minutes · model MAE "
                 f"{'-' if not np.isfinite(row['mae_s']) else f'{row.mae_s:.0f} s'}, bias {_signed(row['bias_s'])}"
                 f"{flag}")

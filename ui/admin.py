@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,7 +13,7 @@ from lfb.config import Settings
 from lfb.data.store import Store, StoreError
 from lfb.service import jobs, users
 from lfb.service.requests import PENDING, RUNNING, RequestRefused, SidecarStatus, list_jobs, sidecar_status, submit
-from ui.widgets import show_error
+from ui.widgets import plain, show_error
 
 log = logging.getLogger("lfb.app")
 NO_LONGER_ADMIN = ("You are no longer an admin (checked in the credentials file just now): nothing was done. Ask an "
@@ -22,12 +21,6 @@ NO_LONGER_ADMIN = ("You are no longer an admin (checked in the credentials file 
 NOT_RUNNING = "The scheduler sidecar is not running: requests wait until it starts (`python scheduler.py`)"
 FLASH = "_lfb_admin_done"  # what the last action did, shown once under the page's header after the rerun it asks
 REFRESH_S = 3.0  # how often a page showing a pending or running job refreshes it
-MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
-
-
-def plain(text: Any) -> str:
-    """Return text (a file name, a user's words) escaped so that markdown shows it as it is, never as markup."""
-    return MARKDOWN_SPECIALS.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
 def ago(seconds: float) -> str:
@@ -97,7 +90,7 @@ def try_submit(settings: Settings, who: str, kind: str, args: dict[str, Any] | N
     try:
         return submit(settings, kind, args, who=who)
     except RequestRefused as exc:
-        show_error(f"Not queued: {exc}.")
+        show_error(f"Not queued: {plain(exc)}.")
         return None
 
 

@@ -17,7 +17,7 @@ from streamlit_authenticator.utilities import LoginError
 
 from lfb.config import Settings
 from lfb.service import signin, users
-from ui.widgets import show_error
+from ui.widgets import plain, show_error
 
 COOKIE_NAME = "lfb_signin"
 SIGN_OUT_REQUEST = "_lfb_sign_out"
@@ -30,6 +30,8 @@ ROLE_LOST = ("Your account no longer has the {roles} role (changed in the creden
              "you, and nothing you pressed on them was done.")
 LOGIN_FIELDS = {"Form name": "Sign in to LFB response times", "Username": "Username", "Password": "Password",
                 "Login": "Sign in"}
+SIGN_IN_PRESSED = f"FormSubmitter:Login-{LOGIN_FIELDS['Login']}"  # the sign-in form's button, as Streamlit keys it
+BLANK_SIGN_IN = "Give your username and your password, then press Sign in."
 WRONG_PASSWORD = ("Wrong username or password. Try again; if you have forgotten your password, ask an admin to set a "
                   "new one.")
 
@@ -144,6 +146,8 @@ def _login_form(settings: Settings, auth: stauth.Authenticate, credentials: dict
         auth.login(location="main", fields=LOGIN_FIELDS)
         if st.session_state.get("authentication_status") is False:
             show_error(_failed(settings, credentials) or WRONG_PASSWORD)
+        elif st.session_state.get("authentication_status") is None and st.session_state.get(SIGN_IN_PRESSED):
+            show_error(BLANK_SIGN_IN)  # the form ignores a blank field silently
     user = _from_credentials(credentials)
     if user is not None and _locked_out(settings, user):
         auth.cookie_controller.delete_cookie()
@@ -183,7 +187,7 @@ def sign_in(settings: Settings) -> SignedIn | None:
 def sidebar(user: SignedIn) -> None:
     """Show who is signed in, with their role, and the sign-out button in the sidebar."""
     with st.sidebar:
-        st.markdown(f"Signed in as **{user.name}** (`{user.username}`)")
+        st.markdown(f"Signed in as **{plain(user.name)}** (`{user.username}`)")
         st.caption(f"Role: {', '.join(user.roles) or 'none'}")
         st.button("Sign out", key="lfb_sign_out_button", on_click=_request_sign_out, icon=":material/logout:")
 

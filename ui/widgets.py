@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
@@ -11,6 +13,7 @@ from lfb.config import Settings
 from lfb.data.status import store_holds_demo
 
 log = logging.getLogger("lfb.app")
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 DEMO_CHECK_TTL_S = 30  # every rerun draws the banner; the store is asked at most this often per process
 DEMO_TEXT = ("**DEMO DATA** — the store holds synthetic demo records, not real LFB incidents: estimates are for "
              "trying the app out. An admin replaces them with real data (`python -m lfb fetch`, then `clear-demo`).")
@@ -41,6 +44,11 @@ COMPACT_CSS = """<style>
 def compact_layout() -> None:
     """Use less space above the page, so a 1366x768 screen shows the answer without scrolling."""
     st.markdown(COMPACT_CSS, unsafe_allow_html=True)
+
+
+def plain(text: Any) -> str:
+    """Return text (a file name, a user's words) escaped so that markdown shows it as it is, never as markup."""
+    return MARKDOWN_SPECIALS.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
 def show_error(message: str) -> None:

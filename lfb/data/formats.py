@@ -132,6 +132,9 @@ def missing_required(headers: list[object], kind: str) -> list[str]:
     return [c.headers[0] for c in SPECS[kind] if c.required and c.name not in found]
 
 
+RECORDS_HINT = "give the LFB incident or mobilisation records as published (.csv or .xlsx)"
+
+
 def detect_kind(headers: list[object]) -> str:
     """Return 'incidents' or 'mobilisations' for a header row, or raise FormatError naming what is missing."""
     missing = {kind: missing_required(headers, kind) for kind in SPECS}
@@ -141,7 +144,7 @@ def detect_kind(headers: list[object]) -> str:
     if complete:  # both complete cannot happen with the specs above; prefer the richer match
         return max(complete, key=lambda k: len(match_columns(headers, k)))
     detail = "; ".join(f"as {kind.rstrip('s')} records it lacks {', '.join(cols)}" for kind, cols in missing.items())
-    raise FormatError(f"not an LFB incident or mobilisation file: {detail}")
+    raise FormatError(f"not an LFB incident or mobilisation file: {detail}; {RECORDS_HINT}")
 
 
 # ---- value parsing (vectorised; every parser returns values and a mask of unreadable cells) ----
@@ -225,6 +228,16 @@ _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d %b %Y", "%d-%b-%y", "%d-%b-%Y", "%d
 _DATETIME_FORMATS = ("%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M:%S",
                      "%Y-%m-%d %H:%M:%S.%f", "%d-%b-%y %H:%M:%S", "%d %b %Y %H:%M:%S", "%Y-%m-%d %H:%M")
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+MAX_EXCEL_SERIAL = 100_000  # days after 1899-12-30: the year 2173
+
+
+def _stamp(value: object) -> pd.Timestamp:
+    """Return a date cell as a Timestamp, NaT when pandas cannot hold it (before 1678, after 2261)."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, OverflowError):
+        return pd.NaT
+    return stamp if pd.Timestamp.min < stamp < pd.Timestamp.max else pd.NaT
 
 
 def _parse_with_formats(values: pd.Series, formats: tuple[str, ...]) -> pd.Series:
@@ -233,11 +246,12 @@ def _parse_with_formats(values: pd.Series, formats: tuple[str, ...]) -> pd.Serie
     objects = values.map(lambda v: isinstance(v, (dt.datetime, dt.date, pd.Timestamp))).to_numpy(bool) \
         if values.dtype == object else np.zeros(len(values), bool)
     if objects.any():
-        out[objects] = pd.to_datetime(values[objects].map(lambda v: pd.Timestamp(v)), errors="coerce")
+        out[objects] = pd.to_datetime(values[objects].map(_stamp), errors="coerce")
     numeric = values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).to_numpy(bool) \
         if values.dtype == object else np.zeros(len(values), bool)
     if numeric.any():
         serial = pd.to_numeric(values[numeric], errors="coerce").astype(float)
+        serial = serial.where(serial.abs() < MAX_EXCEL_SERIAL)  # beyond the dates pandas holds: unreadable
         out[numeric] = _EXCEL_EPOCH + pd.to_timedelta(serial.round(6), unit="D")
     todo = ~objects & ~numeric
     text = values[todo].astype("string").str.strip()
@@ -246,8 +260,10 @@ def _parse_with_formats(values: pd.Series, formats: tuple[str, ...]) -> pd.Serie
             break
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         ok = parsed.notna().to_numpy(bool)
+        held = ok & (parsed > pd.Timestamp.min).to_numpy(bool) & (parsed < pd.Timestamp.max).to_numpy(bool)
+        if held.any():  # a date pandas cannot hold (before 1678, after 2261) stays unreadable: its row is rejected
+            out[text.index[held]] = parsed[held].astype("datetime64[ns]")
         if ok.any():
-            out[text.index[ok]] = parsed[ok].astype("datetime64[ns]")
             text = text[~ok]
     return out
 

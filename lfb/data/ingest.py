@@ -16,7 +16,7 @@ import pandas as pd
 import sqlite_utils
 
 from lfb.data.formats import INCIDENTS, FormatError
-from lfb.data.readers import RecordFile
+from lfb.data.readers import RecordFile, is_file, not_a_file
 from lfb.data.records import parse_chunk
 from lfb.data.store import INCIDENT_COLUMNS, MOBILISATION_COLUMNS, count, transaction, upsert_rows
 
@@ -155,6 +155,8 @@ def ingest_file(db: sqlite_utils.Database, path: Path | str, *, chunk_rows: int 
     started, clock = _now(), time.perf_counter()
     report = IngestReport(file_name=path.name, status="failed")
     try:
+        if not is_file(path):
+            raise FormatError(not_a_file(path))
         report.sha256 = file_sha256(path)
         if not force and (earlier := previous_ingest(db, report.sha256)) is not None:
             report.status, report.ingest_id = "skipped", earlier

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from lfb.data.formats import FormatError, detect_kind
+from lfb.data.formats import RECORDS_HINT, FormatError, detect_kind
+from lfb.text import shortened
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -154,13 +155,37 @@ class Utf8Stream:
         self.closed = True
 
 
+def is_file(path: Path) -> bool:
+    """Return whether `path` is a file, False for a name the system cannot even look up (too long, a NUL byte)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def not_a_file(path: Path) -> str:
+    """Return why `path` cannot be read as a record file (missing, or a folder), saying what to give instead."""
+    if not is_file(path) and _is_dir(path):
+        return (f"{shortened(path)}: a folder, not a file: give a .csv or .xlsx file of LFB records (not a folder or a "
+                ".zip)")
+    return f"{shortened(path)}: no such file: check the path of the .csv or .xlsx file"
+
+
+def _is_dir(path: Path) -> bool:
+    """Return whether `path` is a folder (False when it cannot be looked up)."""
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 class RecordFile:
     """An LFB incident or mobilisation file whose kind is known from its header."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FormatError(f"{self.path}: no such file")
+        if not is_file(self.path):
+            raise FormatError(not_a_file(self.path))
         suffix = self.path.suffix.lower()
         if suffix in CSV_SUFFIXES and sniff_format(self.path) == "csv":
             self.format = "csv"
@@ -190,8 +215,8 @@ class RecordFile:
                         return number, cells
                     number += bool(cells)  # a line of spaces is a row to the CSV parser; an empty line is not
             except csv.Error as exc:
-                raise FormatError(f"{self.path.name}: not a readable CSV file ({exc})") from None
-        raise FormatError(f"{self.path.name}: the file is empty (no header row, no records)")
+                raise FormatError(f"{self.path.name}: not a readable CSV file ({exc}): {RECORDS_HINT}") from None
+        raise FormatError(f"{self.path.name}: the file is empty (no header row, no records): {RECORDS_HINT}")
 
     @contextmanager
     def _workbook(self) -> Iterator[Any]:
@@ -202,7 +227,8 @@ class RecordFile:
             try:
                 wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
             except Exception as exc:  # openpyxl raises several types for damaged files
-                raise FormatError(f"{self.path.name}: not a readable XLSX workbook ({exc})") from None
+                raise FormatError(f"{self.path.name}: not a readable XLSX workbook ({exc}): save it again from Excel as .xlsx "
+                                  "or .csv") from None
             try:
                 yield wb
             finally:

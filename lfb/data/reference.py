@@ -11,6 +11,7 @@ import pandas as pd
 import sqlite_utils
 
 from lfb.geo.grid import wgs84_to_bng
+from lfb.text import quoted
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "tables"
 CELL_M = 1000
@@ -47,7 +48,7 @@ def resolve_station(code_or_name: str) -> pd.Series:
         return st.loc[key.upper()]
     code = station_codes_by_name().get(key.lower())
     if code is None:
-        raise UnknownStation(f"unknown station {key!r}: give one of the {len(st)} station codes or names "
+        raise UnknownStation(f"unknown station {quoted(key)}: give one of the {len(st)} station codes or names "
                              f"(e.g. {st.station_code.iloc[0]} / {st.station_name.iloc[0]})")
     return st.loc[code]
 

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from lfb.geo.grid import bng_to_wgs84, wgs84_to_bng
 from lfb.data.reference import CELL_M, cells_by_key, postcode_districts
+from lfb.text import quoted
 
 PAIR = r"^\(?\s*(?P<a>[+-]?\d+(?:\.\d+)?)\s*(?:[,;]\s*|\s+)(?P<b>[+-]?\d+(?:\.\d+)?)\s*\)?$"
 POSTCODE = r"^(?P<outward>[A-Z]{1,2}\d[A-Z\d]?)(?P<inward>\d[A-Z]{2})?$"  # on upper-case text without spaces
@@ -207,8 +208,10 @@ def _locate_pairs(out: dict[str, np.ndarray], rows: np.ndarray, texts: np.ndarra
                                 f"{a[i]:g}: write {second} first")
     for i in np.flatnonzero(~ok):
         out["error"][rows[i]] = (
-            f"location {texts[i]!r} ({lat[i]:.5f}, {lon[i]:.5f}) is not in Greater London" if meaningful[i] else
-            f"location {texts[i]!r}: neither latitude,longitude nor British National Grid easting,northing")
+            f"location {quoted(texts[i])} ({lat[i]:.5f}, {lon[i]:.5f}) is not in Greater London: give a place in "
+            "one of the 33 London boroughs" if meaningful[i] else
+            f"location {quoted(texts[i])}: neither latitude,longitude nor British National Grid easting,northing: "
+            f"{EXAMPLES}")
 
 
 def _locate_postcodes(out: dict[str, np.ndarray], rows: np.ndarray, outward: np.ndarray, inward: np.ndarray) -> None:
@@ -266,7 +269,7 @@ def _read(texts: np.ndarray) -> dict[str, np.ndarray]:
     if is_code.any():
         _locate_postcodes(out, rest[is_code], codes["outward"][is_code], codes["inward"][is_code])
     for i in rest[~is_code]:
-        out["error"][i] = "no location given" if not texts[i] else f"cannot read location {texts[i]!r}: {EXAMPLES}"
+        out["error"][i] = "no location given" if not texts[i] else f"cannot read location {quoted(texts[i])}: {EXAMPLES}"
     return out
 
 
@@ -283,6 +286,7 @@ def parse_location(text: str) -> Location:
     texts = _texts([text])
     row = {name: values[0] for name, values in _read(texts).items()}
     if row["error"]:
-        raise LocationError(row["error"])
+        raise LocationError(f"no location given: {EXAMPLES}" if row["error"] == "no location given"
+                            else row["error"])
     return Location(float(row["latitude"]), float(row["longitude"]), row["postcode_district"], row["borough"],
                     row["precision"], texts[0], row["note"], float(row["uncertainty_m"]))

@@ -26,6 +26,7 @@ from lfb.geo.grid import bng_to_wgs84
 from lfb.model.estimator import TARGET_S
 from lfb.model.features import nearest_stations
 from lfb.model.serving import OPTIONAL_TYPES, Predictor, RequestError
+from lfb.text import quoted
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 DEFAULT_STATIONS = 6  # candidates per cell: the 7th nearest station is practically never the fastest
@@ -127,7 +128,7 @@ def _checked(predictor: Predictor, hour: int, weekday: int, incident_group: str)
         raise RequestError(f"weekday {weekday} is not a weekday number (Monday = 0 ... Sunday = 6)")
     known = predictor.categories.get("incident_group", set())
     if incident_group not in known:
-        raise RequestError(f"unknown incident group {incident_group!r}: choose one of {', '.join(sorted(known))}")
+        raise RequestError(f"unknown incident group {quoted(incident_group)}: choose one of {', '.join(sorted(known))}")
 
 
 def _model_key(predictor: Predictor) -> tuple[str, str, str]:

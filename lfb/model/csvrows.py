@@ -97,7 +97,7 @@ def read_rows(path: Path | str, keep: Callable[[list[str]], list[str]] | None = 
     encoding = _text_encoding(path)
     header = _header(path, encoding)
     if not header:
-        raise ValueError(f"{path.name}: the file is empty: a batch CSV needs a header row and one row per request")
+        raise ValueError(f"{path.name}: the file is empty: give a batch CSV with a header row and one row per request")
     columns = keep(unique_headers(header)) if keep else unique_headers(header)
     frame = _read_arrow(path, header, encoding, columns)
     if frame is not None:

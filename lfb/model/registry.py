@@ -14,6 +14,7 @@ import sqlite_utils
 
 from lfb.model.estimator import ResponseModel
 from lfb.data.store import transaction
+from lfb.text import quoted
 
 CHAMPION = "champion"
 METADATA = "metadata.json"
@@ -253,7 +254,7 @@ def metadata_checksum(db: sqlite_utils.Database, version: str) -> str | None:
     """Return the metadata checksum kept for a registered version (None if registered before schema v4)."""
     row = db.execute("SELECT metadata_sha256 FROM model_versions WHERE version = ?", [version]).fetchone()
     if row is None:
-        raise RegistryError(f"unknown model version {version!r}; see `python -m lfb models list`")
+        raise RegistryError(f"unknown model version {quoted(version)}; see `python -m lfb models list`")
     return row[0]
 
 
@@ -323,7 +324,7 @@ def _point_champion(db: sqlite_utils.Database, version: str, *, who: str, action
     """Point the champion alias at `version` and log it, inside the caller's transaction; return the previous one."""
     previous = champion(db)
     if previous == version:
-        raise RegistryError(f"{version} is already the champion")
+        raise RegistryError(f"{version} is already the champion: give another version (see `python -m lfb models list`)")
     db.execute("INSERT INTO aliases (name, version, updated) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
                "version = excluded.version, updated = excluded.updated", [CHAMPION, version, _now()])
     db.execute("INSERT INTO promotions (at, who, action, from_version, to_version, reason) "
@@ -377,7 +378,8 @@ def rollback_target(db: sqlite_utils.Database, models_dir: Path) -> Rollback:
     order = fallback_order(db)
     if len(order) < 2:
         raise RegistryError("nothing to roll back to: " + ("no model has served yet" if not order else
-                                                           f"{order[0]} is the first champion in the promotions log"))
+                                                           f"{order[0]} is the first champion in the promotions log")
+                            + "; see `python -m lfb models list`")
     skipped = []
     for target in order[1:]:
         problem = version_problem(db, models_dir, target)

@@ -74,7 +74,8 @@ def score_version(db: sqlite_utils.Database, settings: Settings, *, version: str
     where = f" in {Path(file).name}" if file else f" since {since}"
     examples = examples_from_file(Path(file), db) if file else load_examples(db, since=since)
     if examples.frame.empty:
-        raise ValueError("no pump attendances to score" + where)
+        raise ValueError("no pump attendances to score" + where + (": give a file of LFB incident or mobilisation records "
+                         "with attendance times" if file else ": give an earlier --since month"))
     kept = within_model_time(examples, metadata["time_range"])
     if kept.frame.empty:
         raise ValueError(f"no pump attendances to score{where}: all {len(examples.frame):,} are "

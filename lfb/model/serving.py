@@ -21,6 +21,7 @@ from lfb.data.reference import UnknownStation, resolve_station, station_codes_by
 from lfb.model.registry import ModelFileError, NoChampion, NothingServes, load_registered, load_serving
 from lfb.model.flag import LATE_S, driver_index, served_flags
 from lfb.model.spread import MIN_POINTS, Mixture, district_points, mixture
+from lfb.text import quoted
 
 OPTIONAL_TYPES = ("stop_code", "special_service_type", "property_category", "property_type", "address_qualifier")
 PAST_LIMIT_DAYS, FUTURE_LIMIT_DAYS = 365, 730
@@ -123,7 +124,7 @@ class Predictor:
         group = self.known_value("incident_group", given) if given else None
         if group is None:
             known = sorted(self.categories.get("incident_group", []))
-            raise RequestError(f"unknown incident group {given!r}: choose one of {', '.join(known)}")
+            raise RequestError(f"unknown incident group {quoted(given)}: choose one of {', '.join(known)}")
         out = {"incident_group": group}
         for name in OPTIONAL_TYPES:
             value = values.get(name)
@@ -132,7 +133,7 @@ class Predictor:
                 continue
             out[name] = self.known_value(name, value) or MISSING_CATEGORY
             if out[name] == MISSING_CATEGORY:
-                notes.append(f"{name.replace('_', ' ')} {value!r} was not seen in training: estimated without it")
+                notes.append(f"{name.replace('_', ' ')} {quoted(value)} was not seen in training: estimated without it")
         return out
 
     # ---- answers ----------------------------------------------------------------------------
@@ -326,7 +327,8 @@ def request_columns(frame: pd.DataFrame) -> dict[str, str]:
     if missing or not place:
         raise RequestError("a requests CSV needs columns station, time, incident_group and location (postcode, "
                            "'lat,lon' or 'easting,northing'), or latitude and longitude, or easting and northing"
-                           + (f"; missing: {', '.join(missing + ([] if place else ['location']))}"))
+                           + (f"; missing: {', '.join(missing + ([] if place else ['location']))}: add them, or give an incident-records "
+                              "file"))
     return found
 
 
@@ -352,7 +354,7 @@ def resolve_stations(values: pd.Series, missing: str = "no station given") -> tu
     def read(text: str) -> tuple[str, str]:
         """Return the code of one station code or name, or why there is none."""
         code = lookup.get(text.lower())
-        return (code, "") if code else ("", f"unknown station {text!r}: {advice}")
+        return (code, "") if code else ("", f"unknown station {quoted(text)}: {advice}")
     return read_each_value(values, read, ("", missing))
 
 
@@ -529,7 +531,7 @@ def _known_groups(predictor: Predictor, values: pd.Series) -> tuple[np.ndarray, 
     def read(text: str) -> tuple[str | None, str]:
         """Return the incident group as the model knows it, or why it is unknown."""
         group = predictor.known_value("incident_group", text)
-        return (group, "") if group else (None, f"unknown incident group {text!r} (choose one of {choices})")
+        return (group, "") if group else (None, f"unknown incident group {quoted(text)} (choose one of {choices})")
     return read_each_value(values, read, (None, f"no incident group (choose one of {choices})"))
 
 
@@ -564,13 +566,15 @@ class BatchInput:
 
 def read_batch(in_path: Path) -> BatchInput:
     """Read a requests CSV or an incident-records file for batch prediction."""
+    import csv
+
     from lfb.data.formats import FormatError
-    from lfb.data.readers import RecordFile
+    from lfb.data.readers import RecordFile, is_file, not_a_file
     from lfb.model.csvrows import read_rows
 
     path = Path(in_path)
-    if not path.is_file():
-        raise RequestError(f"{path}: no such file")
+    if not is_file(path):
+        raise RequestError(not_a_file(path))
     try:
         kind = RecordFile(path).kind
     except FormatError as exc:
@@ -580,10 +584,14 @@ def read_batch(in_path: Path) -> BatchInput:
     if kind == "mobilisations":
         raise RequestError(f"{path.name}: batch prediction reads incident records or a requests CSV, "
                            "not mobilisation records (they carry no incident location)")
-    if kind == "incidents":
-        requests, output, errors, unread = requests_from_records(path)
-        return BatchInput(output, requests, errors, pd.Series("", index=requests.index, dtype=object), unread)
-    frame, shape = read_rows(path)
+    try:
+        if kind == "incidents":
+            requests, output, errors, unread = requests_from_records(path)
+            return BatchInput(output, requests, errors, pd.Series("", index=requests.index, dtype=object), unread)
+        frame, shape = read_rows(path)
+    except csv.Error as exc:
+        raise RequestError(f"{path.name}: not a readable CSV ({exc}): give a requests CSV or an incident-records "
+                           "file") from None
     requests, errors, notes = requests_from_table(frame)
     return BatchInput(frame.copy(), requests, errors, notes, shape)
 
@@ -594,8 +602,11 @@ def predict_batch(predictor: Predictor, in_path: Path, out_path: Path) -> dict[s
     import time
 
     started = time.perf_counter()
+    if Path(out_path).is_dir():
+        raise RequestError(f"{out_path}: a folder: give the name of the output file, e.g. {Path(out_path) / 'out.csv'}")
     if not Path(out_path).parent.is_dir():
-        raise RequestError(f"{out_path}: the folder {Path(out_path).parent} does not exist")
+        raise RequestError(f"{out_path}: the folder {Path(out_path).parent} does not exist: create it, or give an output "
+                           "file in a folder that exists")
     batch = read_batch(in_path)
     fixed, errors, notes = check_batch(predictor, batch.requests, batch.errors, batch.notes)
     unread = (batch.unread != "").to_numpy()

@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lfb.text import quoted
+
 LONDON = "Europe/London"
 
 _TIME = r"(?P<H>\d{1,2})(?:[:.](?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,]\d+)?)?)?\s*(?P<ap>[ap]\.?m\.?)?"
@@ -186,10 +188,14 @@ def _problem(text: str, matched: bool, clock_given: bool) -> str:
     if not text:
         return "no time given"
     if not matched:
-        return f"cannot read time {text!r}: give a London date and time, e.g. {EXAMPLE}"
+        return f"cannot read time {quoted(text)}: give a London date and time, e.g. {EXAMPLE}"
     if not clock_given:
-        return f"time {text!r} has no time of day: add one, e.g. '{text} 14:30'"
-    return f"time {text!r} is not a real date and time"
+        return f"time {quoted(text)} has no time of day: add one, e.g. '{text} 14:30'"
+    year = re.search(r"\b(\d{4})\b", text)
+    if year and not pd.Timestamp.min.year < int(year[1]) < pd.Timestamp.max.year:
+        return (f"time {quoted(text)} is too far away: give a date between {pd.Timestamp.min.year + 1} and "
+                f"{pd.Timestamp.max.year - 1}, e.g. {EXAMPLE}")
+    return f"time {quoted(text)} is not a real date and time"
 
 
 def parse_time(value: str | dt.datetime | pd.Timestamp, now: pd.Timestamp | None = None) -> pd.Timestamp:
@@ -200,5 +206,6 @@ def parse_time(value: str | dt.datetime | pd.Timestamp, now: pd.Timestamp | None
         return to_london(value)
     moments, errors = parse_times([value], now)
     if errors.iat[0]:
-        raise TimeError(errors.iat[0])
+        raise TimeError(f"no time given: give a London date and time, e.g. {EXAMPLE}"
+                        if errors.iat[0] == "no time given" else errors.iat[0])
     return moments.iat[0]

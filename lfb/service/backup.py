@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lfb.config import Settings
+from lfb.text import shortened
 
 MANIFEST = "manifest.json"
 PREFIX = "lfb-backup-"
@@ -167,7 +168,8 @@ def _unpack(path: Path, into: Path) -> dict:
         with tarfile.open(path, "r:gz") as tar:
             tar.extractall(into, members=_safe_members(tar), filter="data")
     except (tarfile.TarError, OSError, EOFError, UnicodeError) as exc:
-        raise BackupError(f"{path.name} is not a readable backup ({exc})") from None
+        raise BackupError(f"{shortened(path.name)} is not a readable backup ({exc}): give a file made by `python -m lfb "
+                          "backup` (see `python -m lfb backup --list`)") from None
     try:
         manifest = json.loads((into / MANIFEST).read_text())
         files = manifest["files"]
@@ -246,6 +248,6 @@ def describe(path: Path) -> str:
     except (tarfile.TarError, OSError, ValueError, KeyError):
         manifest = None
     if not manifest:
-        return f"{path.name}: not a readable backup"
+        return f"{shortened(path.name)}: not a readable backup (see `python -m lfb backup --list`)"
     return (f"{path.name}: made {manifest.get('created')}, {len(manifest.get('versions', []))} model version(s), "
             f"{len(manifest.get('files', {}))} files, {path.stat().st_size / 1e6:,.1f} MB")

@@ -16,8 +16,10 @@ from lfb.geo.location import Location, LocationError, parse_location
 from lfb.model.features import MISSING_CATEGORY
 from lfb.model.serving import OPTIONAL_TYPES, Estimate, Predictor, RequestError
 from lfb.service.predictions import LoggedEstimate, log_estimate
+from lfb.text import quoted
 
 LONDON = ZoneInfo("Europe/London")
+MAX_INCIDENT_NUMBER = 40  # LFB incident numbers are like 123456-16092024
 RANKED_STATIONS = 10  # the nearest stations compared on the map and in the ranking
 DETAIL_FIELDS = ("stop_code", "special_service_type", "property_category", "property_type")
 
@@ -82,9 +84,21 @@ def _details(request: DispatchRequest) -> dict[str, str | None]:
             for name, value in request.details.items() if name in OPTIONAL_TYPES}
 
 
+def incident_number(text: str | None) -> str | None:
+    """Return an incident number stripped (None when blank), or raise AnswerError unless it is one short line."""
+    value = (text or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_INCIDENT_NUMBER or not value.isprintable():
+        raise AnswerError(f"incident number {quoted(value)} is not one: give it as on the call, on one line of at most "
+                          f"{MAX_INCIDENT_NUMBER} characters (e.g. 123456-16092024), or leave it blank")
+    return value
+
+
 def answer(settings: Settings, predictor: Predictor, request: DispatchRequest, username: str,
            nearest: int = RANKED_STATIONS) -> Answer:
     """Answer one request (rank the nearest stations, estimate the chosen one, its day) and log it."""
+    number = incident_number(request.incident_number)
     try:
         where = parse_location(request.location)
         when = predictor.moment(request.when)
@@ -103,7 +117,7 @@ def answer(settings: Settings, predictor: Predictor, request: DispatchRequest, u
         username=username, station_code=chosen.station_code, location_text=request.location.strip(),
         call_time=f"{when:%Y-%m-%d %H:%M}", incident_group=request.incident_group, median_s=chosen.median_s,
         p90_s=chosen.p90_s, model_version=chosen.model_version, p_over_360=chosen.p_over_360, flag=chosen.flag,
-        flag_reason=chosen.flag_reason, incident_number=request.incident_number, latitude=where.latitude,
+        flag_reason=chosen.flag_reason, incident_number=number, latitude=where.latitude,
         longitude=where.longitude, precision=where.precision,
         details={**{k: v for k, v in details.items() if v}, "home_station": request.home_station,
                  "station_chosen": "fastest" if not request.station else "given", "p_late": chosen.p_late},

@@ -13,6 +13,7 @@ from lfb.data.reference import sync_stations
 from lfb.data.status import has_data
 from lfb.service.locks import job_lock
 from lfb.data.store import Store, connect
+from lfb.text import shortened
 
 if TYPE_CHECKING:
     from lfb.data.datastore import FetchReport
@@ -76,7 +77,7 @@ def ingest_files(db: sqlite_utils.Database, paths: Iterable[Path], *, settings: 
         for path in paths:
             report = ingest_file(db, path, chunk_rows=settings.chunk_rows, force=force,
                                  progress=progress(Path(path).name))
-            log(f"{report.status:>7}  {report.file_name}: {report.message}")
+            log(f"{report.status:>7}  {shortened(report.file_name)}: {report.message}")
             reports.append(report)
     return reports
 

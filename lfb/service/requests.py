@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lfb.config import Settings
 from lfb.data.store import transaction
 from lfb.service.servicedb import open_service_db
+from lfb.text import quoted, shortened
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 # kind -> (required arguments, optional arguments); what each does is in lfb.service.runner
@@ -33,6 +36,11 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 JOB_COLUMNS = ("id", "kind", "args_json", "requested_by", "requested_at", "status", "started", "finished",
                "progress", "progress_pct", "outcome", "log", "runner")
 SIDECAR = "scheduler"
+MAX_ARG_CHARS = 4096  # a path, a version or a reason is never longer
+MAX_TEST_MONTHS = 120
+MAX_WHO_CHARS = 64
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])(-\d{2})?")
+UNREADABLE_ARGS = "the request's arguments are not readable"
 ALIVE_WITHIN_S = 30.0  # a heartbeat older than this means the sidecar is not running
 
 
@@ -71,22 +79,46 @@ def _now() -> str:
 def check_request(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """Return the request's arguments cleaned, or raise RequestRefused saying what is wrong."""
     if kind not in KINDS:
-        raise RequestRefused(f"unknown request {kind!r}: use one of {', '.join(KINDS)}")
+        raise RequestRefused(f"unknown request {quoted(kind)}: use one of {', '.join(KINDS)}")
     required, optional = KINDS[kind]
     given = {k: v for k, v in args.items() if v not in (None, "")}
     missing = [name for name in required if name not in given]
     unknown = [name for name in given if name not in required + optional]
     if missing:
-        raise RequestRefused(f"a {kind} request needs {', '.join(missing)}")
+        raise RequestRefused(f"a {kind} request needs {', '.join(missing)}: give {'it' if len(missing) == 1 else 'them'}")
     if unknown:
         raise RequestRefused(f"a {kind} request takes no {', '.join(unknown)} (it takes "
-                             f"{', '.join(required + optional) or 'nothing'})")
-    return given
+                             f"{', '.join(required + optional) or 'nothing'}): remove {', '.join(unknown)}")
+    return {name: _checked(name, value) for name, value in given.items()}
+
+
+def _checked(name: str, value: Any) -> Any:
+    """Return one request argument if it has the right type and shape, or raise RequestRefused naming it."""
+    if name == "test_months":
+        number = value if isinstance(value, int) and not isinstance(value, bool) else None
+        if isinstance(value, str) and value.strip().isdigit():
+            number = int(value)
+        if number is None or not 1 <= number <= MAX_TEST_MONTHS:
+            raise RequestRefused(f"test_months {quoted(value)} is not a whole number from 1 to {MAX_TEST_MONTHS}: "
+                                 "give one, e.g. 3")
+        return number
+    if not isinstance(value, str) or len(value) > MAX_ARG_CHARS or "\x00" in value:
+        raise RequestRefused(f"{name} {quoted(value)} is not a line of text of at most {MAX_ARG_CHARS} characters: "
+                             f"give the {name} as text")
+    if name in ("until", "since") and not MONTH.fullmatch(value.strip()):
+        raise RequestRefused(f"{name} {quoted(value)} is not a month: give YYYY-MM or YYYY-MM-DD, e.g. 2024-05")
+    if name == "path" and not Path(value).expanduser().is_absolute() and ".." in Path(value).parts:
+        raise RequestRefused(f"path {quoted(value)} leaves the data folder: give an absolute path, or one inside "
+                             "the data folder")
+    return value
 
 
 def submit(settings: Settings, kind: str, args: dict[str, Any] | None = None, who: str = "cli") -> int:
     """Queue a request for the sidecar; return its id (the same request already waiting is refused, naming it)."""
     clean = check_request(kind, dict(args or {}))
+    if not isinstance(who, str) or not who.strip() or len(who) > MAX_WHO_CHARS or not who.isprintable():
+        raise RequestRefused(f"who asks ({quoted(who)}) must be a name on one line of at most {MAX_WHO_CHARS} "
+                             "characters: give one, e.g. --who chief")
     text = json.dumps(clean, sort_keys=True, default=str)
     db = open_service_db(settings)
     try:
@@ -105,7 +137,14 @@ def submit(settings: Settings, kind: str, args: dict[str, Any] | None = None, wh
 def _job(row: tuple) -> dict[str, Any]:
     """Return a jobs row as a dictionary, its arguments decoded and its duration in seconds."""
     job = dict(zip(JOB_COLUMNS, row))
-    job["args"] = json.loads(job.pop("args_json") or "{}")
+    raw = job.pop("args_json")
+    try:
+        args = json.loads(raw or "{}")
+    except (ValueError, TypeError):
+        args = None
+    job["args_problem"] = None if isinstance(args, dict) else (
+        f"{UNREADABLE_ARGS} ({shortened(raw, 80)!r} is not a JSON object): ask again")
+    job["args"] = args if isinstance(args, dict) else {}
     job["seconds"] = None
     if job["started"]:
         end = job["finished"] or _now()

@@ -170,8 +170,12 @@ def _fetch(ctx: JobContext, db: sqlite_utils.Database, args: dict[str, Any], who
 def _ingest(ctx: JobContext, db: sqlite_utils.Database, args: dict[str, Any], who: str,
             model_settings: ModelSettings | None) -> tuple[bool, str]:
     """Ingest one file (an upload saved by the app, or a file named by the CLI)."""
+    from lfb.data.readers import is_file, not_a_file
+
     path = upload_path(ctx.settings, str(args["path"]))
-    if not path.is_file():
+    if path.is_dir():
+        return False, f"{not_a_file(path)}; nothing changed"
+    if not is_file(path):
         return False, f"no such file: {path} (upload it again); nothing changed"
     report = jobs.ingest_files(db, [path], settings=ctx.settings, progress=ctx.progress, log=ctx.log,
                                owner=ctx.owner)[0]
@@ -311,6 +315,8 @@ def run_job(settings: Settings, job: dict[str, Any], log: Log = print, *, model_
         if note:
             context.note(note)
         context.note(f"{job['kind']} asked by {who}" + (f" with {job['args']}" if job.get("args") else ""))
+        if job.get("args_problem"):
+            raise requests.RequestRefused(job["args_problem"])
         requests.check_request(job["kind"], dict(job.get("args") or {}))
         db = jobs.open_store(settings)
         ok, outcome = HANDLERS[job["kind"]](context, db, dict(job.get("args") or {}), who, model_settings)

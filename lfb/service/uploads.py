@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lfb.config import Settings
+from lfb.text import quoted
 
 KINDS = {".csv": "CSV", ".xlsx": "Excel workbook"}
 SNIFF_BYTES = 64 * 1024
@@ -58,7 +59,7 @@ def check_name(name: str) -> str:
     """Return the upload's extension (.csv or .xlsx), or raise UploadRefused naming the kinds accepted."""
     suffix = suffix_of(name)
     if suffix not in KINDS:
-        raise UploadRefused(f"{original_basename(name) or 'the file'!r} is not a .csv or .xlsx file: upload LFB "
+        raise UploadRefused(f"{quoted(original_basename(name) or 'the file')} is not a .csv or .xlsx file: upload LFB "
                             "incident or mobilisation records as CSV or Excel (.xlsx)")
     return suffix
 

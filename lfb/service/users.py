@@ -26,6 +26,7 @@ import bcrypt
 import yaml
 
 from lfb.config import Settings
+from lfb.text import quoted
 
 DISPATCHER, ADMIN = "dispatcher", "admin"
 ROLES = (DISPATCHER, ADMIN)
@@ -34,6 +35,8 @@ USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{2,32}")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
 MAX_NAME_LENGTH = 80
+MAX_EMAIL_LENGTH = 254
+EMAIL_PATTERN = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 MIN_COOKIE_KEY_LENGTH = 16
 BCRYPT_ROUNDS = 12
 LOCK_WAIT_S = 10.0  # writes hold the lock for milliseconds; waiting longer means something is stuck
@@ -76,7 +79,7 @@ def normalise_username(text: str) -> str:
     """Return the username in its stored form (lower case), or raise BadInput saying what a username may be."""
     username = (text or "").strip().lower()
     if not USERNAME_PATTERN.fullmatch(username):
-        raise BadInput(f"{text!r} is not a valid username: use 2 to 32 characters among a-z, 0-9, '.', '_' and '-'")
+        raise BadInput(f"{quoted(text)} is not a valid username: use 2 to 32 characters among a-z, 0-9, '.', '_' and '-'")
     return username
 
 
@@ -90,21 +93,35 @@ def check_password(password: str) -> None:
         raise BadInput(f"the password is too long: use at most {MAX_PASSWORD_BYTES} bytes")
     if password != password.strip():
         raise BadInput("the password starts or ends with a space, which the sign-in form drops: remove it")
+    if not password.isprintable():
+        raise BadInput("the password holds a line break or an invisible character, which the sign-in form cannot "
+                       "take: remove it")
 
 
 def check_role(role: str) -> str:
     """Return the role in its stored form, or raise BadInput naming the roles there are."""
     value = (role or "").strip().lower()
     if value not in ROLES:
-        raise BadInput(f"{role!r} is not a role: use one of {', '.join(ROLES)}")
+        raise BadInput(f"{quoted(role)} is not a role: use one of {', '.join(ROLES)}")
     return value
 
 
 def check_name(name: str) -> str:
     """Return the full name stripped, or raise BadInput if it is too long or spans lines."""
     value = (name or "").strip()
-    if len(value) > MAX_NAME_LENGTH or "\n" in value or "\r" in value:
-        raise BadInput(f"the name must be one line of at most {MAX_NAME_LENGTH} characters")
+    if len(value) > MAX_NAME_LENGTH or not value.isprintable():
+        raise BadInput(f"the name must be one line of at most {MAX_NAME_LENGTH} characters: give a shorter one")
+    return value
+
+
+def check_email(email: str | None) -> str | None:
+    """Return an e-mail address stripped (None when blank), or raise BadInput unless it looks like one."""
+    value = (email or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(value):
+        raise BadInput(f"the e-mail address {quoted(value)} is not one: give one like name@example.org (at most "
+                       f"{MAX_EMAIL_LENGTH} characters), or none")
     return value
 
 
@@ -244,7 +261,7 @@ def _admins(usernames: dict[str, dict[str, Any]]) -> list[str]:
 def _existing(usernames: dict[str, dict[str, Any]], username: str) -> dict[str, Any]:
     """Return the entry of `username`, or raise Refused naming how to see the users."""
     if username not in usernames:
-        raise Refused(f"there is no user {username!r} (see `python -m lfb users list`)")
+        raise Refused(f"there is no user {quoted(username)} (see `python -m lfb users list`)")
     return usernames[username]
 
 
@@ -252,6 +269,7 @@ def add_user(settings: Settings, username: str, password: str, role: str, name: 
              email: str | None = None) -> User:
     """Add a user with one role; the first user must be an admin."""
     username, role, name = normalise_username(username), check_role(role), check_name(name)
+    email = check_email(email)
     hashed = hash_password(password)
     with _editing(settings) as usernames:
         if username in usernames:
@@ -261,7 +279,7 @@ def add_user(settings: Settings, username: str, password: str, role: str, name: 
                           "create it)")
         entry = {"name": name or username, "password": hashed, "roles": [role]}
         if email:
-            entry["email"] = email.strip()
+            entry["email"] = email
         usernames[username] = entry
     return _user(username, entry)
 

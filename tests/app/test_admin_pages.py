@@ -52,8 +52,10 @@ def open_page(name: str, username: str = "chief", roles: list[str] | None = None
 
 
 def errors(at: AppTest) -> list[str]:
-    """Return the one-line errors of the last run."""
-    return [e.value for e in at.error]
+    """Return the one-line errors of the last run, as shown (markdown escapes of what a user typed removed)."""
+    import re
+
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
 
 
 def sidecar_line(at: AppTest) -> str:

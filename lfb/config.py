@@ -175,6 +175,7 @@ class Settings:
     misfire_grace_s: float = 6 * 3600.0  # a run missed while the sidecar was down still runs if this late at most
     poll_s: float = 3.0  # how often the sidecar looks for requests
     sidecar_threads: int = 1  # CatBoost threads of a training run by the sidecar (the app keeps the other cores)
+    fault_trials: int = 20  # tests/faults: SIGKILL trials per scenario (LFB_FAULT_TRIALS=100 for a longer run)
 
     def relocated(self, data_dir: Path, models_dir: Path | None = None) -> Settings:
         """Return these settings with every state path under `data_dir` (and models in `models_dir`)."""
@@ -244,4 +245,5 @@ def get_settings() -> Settings:
         misfire_grace_s=_float("LFB_MISFIRE_GRACE_S", 6 * 3600.0, 0.0),
         poll_s=_float("LFB_POLL_S", 3.0, 0.1),
         sidecar_threads=_int("LFB_SIDECAR_THREADS", 1, 1),
+        fault_trials=_int("LFB_FAULT_TRIALS", 20, 1),
     )

@@ -21,6 +21,8 @@ from lfb.config import ConfigError, get_settings
     ("LFB_DRIFT_TOLERANCE", "0", "LFB_DRIFT_TOLERANCE must be more than 0, got '0'"),
     ("LFB_DRIFT_TOLERANCE", "15%", "LFB_DRIFT_TOLERANCE must be a number, got '15%'"),
     ("LFB_DRIFT_MIN_PUMPS", "0", "LFB_DRIFT_MIN_PUMPS must be at least 1, got '0'"),
+    ("LFB_FAULT_TRIALS", "0", "LFB_FAULT_TRIALS must be at least 1, got '0'"),
+    ("LFB_FAULT_TRIALS", "many", "LFB_FAULT_TRIALS must be a whole number, got 'many'"),
     ("LFB_REFIT_ON_ALL", "maybe", "LFB_REFIT_ON_ALL must be 1 or 0 (yes/no, true/false), got 'maybe'"),
 ])
 def test_a_bad_value_names_the_variable(monkeypatch, name, value, message):
@@ -74,3 +76,12 @@ def test_training_speed_settings_are_read_and_used(monkeypatch):
     monkeypatch.setenv("LFB_MODEL_LEARNING_RATE", "fast")
     with pytest.raises(ConfigError, match="LFB_MODEL_LEARNING_RATE must be a number"):
         get_settings()
+
+
+def test_the_fault_suite_runs_20_trials_per_scenario_unless_told(monkeypatch):
+    monkeypatch.delenv("LFB_FAULT_TRIALS", raising=False)
+    assert get_settings().fault_trials == 20
+    monkeypatch.setenv("LFB_FAULT_TRIALS", " 100 ")
+    assert get_settings().fault_trials == 100
+    monkeypatch.setenv("LFB_FAULT_TRIALS", "1")
+    assert get_settings().fault_trials == 1

@@ -273,8 +273,11 @@ def version_problem(db: sqlite_utils.Database, models_dir: Path, version: str) -
     return None
 
 
-def register(db: sqlite_utils.Database, metadata: dict[str, Any], path: Path) -> None:
-    """Record a saved version (its figures, the promotion decision, its metadata's checksum) in model_versions."""
+def register(db: sqlite_utils.Database, metadata: dict[str, Any], path: Path, *,
+             promote: tuple[str, str] | None = None) -> None:
+    """Record a saved version (its figures, the promotion decision, its metadata's checksum) in model_versions; with
+    `promote` (who, reason), put it into service in the same transaction, so that a process killed in between cannot
+    leave a version the rule promoted registered but not serving (the caller has checked its files)."""
     test = metadata.get("evaluation", {})
     checksum = _sha256(Path(path) / METADATA)
     windows = metadata.get("windows", {})
@@ -290,6 +293,8 @@ def register(db: sqlite_utils.Database, metadata: dict[str, Any], path: Path) ->
              test.get("lift", {}).get("vs_distance"), int(bool(metadata.get("is_demo"))),
              metadata.get("train_seconds"), decision.get("text"), json.dumps(decision, default=str),
              checksum])
+        if promote is not None:
+            _point_champion(db, metadata["version"], who=promote[0], action="promote", reason=promote[1])
 
 
 def champion(db: sqlite_utils.Database) -> str | None:
@@ -312,13 +317,18 @@ def set_champion(db: sqlite_utils.Database, models_dir: Path, version: str, *, w
         raise ModelFileError(version, f"{exc.problem}; it is not put into service (`python -m lfb models list` "
                                       "shows the versions that load)") from None
     with transaction(db):
-        previous = champion(db)
-        if previous == version:
-            raise RegistryError(f"{version} is already the champion: give another version (see `python -m lfb models list`)")
-        db.execute("INSERT INTO aliases (name, version, updated) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-                   "version = excluded.version, updated = excluded.updated", [CHAMPION, version, _now()])
-        db.execute("INSERT INTO promotions (at, who, action, from_version, to_version, reason) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", [_now(), who, action, previous, version, reason])
+        return _point_champion(db, version, who=who, action=action, reason=reason)
+
+
+def _point_champion(db: sqlite_utils.Database, version: str, *, who: str, action: str, reason: str) -> str | None:
+    """Point the champion alias at `version` and log it, inside the caller's transaction; return the previous one."""
+    previous = champion(db)
+    if previous == version:
+        raise RegistryError(f"{version} is already the champion: give another version (see `python -m lfb models list`)")
+    db.execute("INSERT INTO aliases (name, version, updated) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+               "version = excluded.version, updated = excluded.updated", [CHAMPION, version, _now()])
+    db.execute("INSERT INTO promotions (at, who, action, from_version, to_version, reason) "
+               "VALUES (?, ?, ?, ?, ?, ?)", [_now(), who, action, previous, version, reason])
     return previous
 
 

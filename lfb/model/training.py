@@ -20,7 +20,7 @@ from lfb.service.locks import job_lock
 from lfb.model.estimator import SMALL_DATA_ROWS, ModelSettings, ResponseModel
 from lfb.model.registry import (ModelFileError, champion, clean_strays, load_registered, load_version,
                                 new_version_id, register,
-                                save_version, set_champion)
+                                save_version)
 from lfb.model.flag import fit_flag, held_out_figures
 from lfb.model.risk import activate, find_risks, flag_usefulness
 from lfb.model.split import Split, month_add, time_split
@@ -229,10 +229,9 @@ def train(db: sqlite_utils.Database, settings: Settings, *, until: str | None = 
         }
         metadata["train_seconds"] = round(time.perf_counter() - started, 1)
         path = save_version(settings.models_dir, version, served, metadata)
-        metadata = load_version(settings.models_dir, version)[1]
-        register(db, metadata, path)
+        metadata = load_version(settings.models_dir, version)[1]  # its files check out: it may serve at once
+        # registered and, if the rule says so, promoted in one transaction: a kill cannot leave it half-way
+        register(db, metadata, path, promote=(who, decision["text"]) if decision["promote"] else None)
         log(f"registered {version} in {path}")
-        if decision["promote"]:
-            set_champion(db, settings.models_dir, version, who=who, action="promote", reason=decision["text"])
         log(decision["text"])
         return TrainResult(version, metadata, decision["promote"])

@@ -52,6 +52,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 NO_WEBGL = ["--disable-3d-apis"]  # the maps' elements and data still come; only their drawing is left out
 PASSWORD = "load-password-1"
+COOKIE = "lfb_signin"  # the app's sign-in cookie
 LOCATIONS = ("SE1 7PB", "W2 1NY", "E1 6AN", "N1 9GU", "SW1A 1AA", "SE10 9NF", "NW1 2DB", "E14 5AB", "SW19 5AE",
              "N17 0AP", "W6 9YD", "SE9 6EE", "E17 4PP", "NW10 7NY", "SW11 1JQ", "HA0 1EA", "CR0 1NX", "BR1 1EW",
              "RM1 3BB", "UB8 1JY", "KT1 1EU", "TW9 1DN", "EN1 3XA", "IG1 1DD", "DA1 1DR")
@@ -72,6 +73,7 @@ class LoadConfig:
     ingest_incidents_per_year: int = 120_000
     seed: int = 2024
     webgl: bool = False  # draw the maps (in software: N maps drawn on the test machine's own cores)
+    chromium: str = CHROMIUM
 
 
 @dataclasses.dataclass
@@ -198,7 +200,7 @@ def build_demo(root: Path, months: int, incidents_per_year: int, log: Callable[[
 
 
 def model_day(settings: Settings) -> tuple[str, str]:
-    """Return a date (DDMMYYYY) and a time (HHMM) inside the serving model's data: its last day, 14:30."""
+    """Return a date (DDMMYYYY) and a time (HHMM) inside the serving model's data: its last month, 14:30."""
     from lfb.model.serving import Predictor
     from lfb.service.jobs import open_store
 
@@ -207,7 +209,9 @@ def model_day(settings: Settings) -> tuple[str, str]:
         predictor = Predictor.from_registry(db, settings)
     finally:
         db.close()
-    return f"{predictor.time_range[1]:%d%m%Y}", "1430"
+    last = predictor.time_range[1]
+    # typed day first into a field holding today's month, a 29th-31st may not exist there: take at most the 28th
+    return f"{last.replace(day=min(last.day, 28)):%d%m%Y}", "1430"
 
 
 def make_users(settings: Settings, count: int) -> list[str]:
@@ -389,6 +393,12 @@ async def _sign_in(page, url: str, user: str, timeout_ms: float) -> None:
         await page.get_by_role("textbox", name="Password").fill(PASSWORD)
         await page.get_by_role("button", name="Sign in").click()
     await page.get_by_role("button", name="Estimate").first.wait_for(timeout=timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000
+    while COOKIE not in {c["name"] for c in await page.context.cookies()}:  # its writing ends with a run of its own
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{user}: no sign-in cookie after {timeout_ms / 1000:g} s")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
     await page.wait_for_selector(READY, timeout=timeout_ms)
 
 
@@ -405,16 +415,18 @@ async def _arrive(page, url: str, user: str, shots: Path, tries: int = 3) -> Non
                 raise RuntimeError(f"{user} could not sign in ({tries} tries); the page says: {text}") from None
 
 
-async def _estimate(page, location: str, day: str, clock: str, timeout_ms: float,
-                    when: bool = True) -> tuple[float, float]:
-    """Ask for an estimate (typing the date and time too if `when`: the form keeps them between answers); return
-    seconds from the button to the answer shown, and to the page idle."""
-    await page.get_by_role("textbox", name="Location").fill(location)
-    if when:
-        await page.get_by_role("spinbutton", name="day, Date").click()
-        await page.keyboard.type(day)
-        await page.get_by_role("spinbutton", name="hour, Time (London)").click()
-        await page.keyboard.type(clock)
+async def _estimate(page, location: str, day: str, clock: str, timeout_ms: float) -> tuple[float, float]:
+    """Ask for an estimate (typing the date and time each time, as a run just after signing in may reset them);
+    return seconds from the button to the answer shown, and to the page idle."""
+    from playwright.async_api import expect
+
+    box = page.get_by_role("textbox", name="Location")
+    await expect(box).to_have_count(1, timeout=timeout_ms)  # a run's end may briefly show its predecessor's form too
+    await box.fill(location)
+    await page.get_by_role("spinbutton", name="day, Date").click()
+    await page.keyboard.type(day)
+    await page.get_by_role("spinbutton", name="hour, Time (London)").click()
+    await page.keyboard.type(clock)
     started = time.perf_counter()
     await page.get_by_role("button", name="Estimate").click()
     await page.get_by_text(f"→ {location}").first.wait_for(timeout=timeout_ms)
@@ -461,7 +473,6 @@ async def _dispatcher(number: int, page, url: str, user: str, day: str, clock: s
     """One dispatcher's loop until `until`: estimates, sometimes the station map, thinking between actions."""
     timeout_ms = config.timeout_s * 1000
     done = 0
-    fresh = True  # a new page: the form holds today's date, to be replaced by one the model knows
     stats.per_user.setdefault(number, 0)
     await asyncio.sleep(rng.uniform(0, config.think_s))  # people do not all press at the same instant
     while time.monotonic() < until:
@@ -471,13 +482,11 @@ async def _dispatcher(number: int, page, url: str, user: str, day: str, clock: s
             if config.map_every and done % config.map_every == config.map_every - 1:
                 what = f"{user}: station map"
                 stats.maps.append(await _station_map_and_back(page, timeout_ms))
-                fresh = True
                 if problem := await _problem(page):
                     await _note_error(stats, page, f"{what}: {problem}", shots)
                 await asyncio.sleep(config.think_s * rng.uniform(0.5, 1.5))
                 what = f"{user}: estimate for {location}"
-            shown, idle = await _estimate(page, location, day, clock, timeout_ms, when=fresh)
-            fresh = False
+            shown, idle = await _estimate(page, location, day, clock, timeout_ms)
             if problem := await _problem(page):
                 await _note_error(stats, page, f"{what}: {problem}", shots)
             elif not await _complete(page):
@@ -489,7 +498,6 @@ async def _dispatcher(number: int, page, url: str, user: str, day: str, clock: s
         except Exception as exc:  # noqa: BLE001 - a timeout or a broken page is an error to count, then go on
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             await _note_error(stats, page, f"{what}: {type(exc).__name__}: {first[:200]}", shots)
-            fresh = True
             try:
                 await _sign_in(page, url, user, timeout_ms)  # start again from a fresh page (the cookie signs in)
             except Exception as again:  # noqa: BLE001
@@ -506,7 +514,7 @@ async def _drive(url: str, users: list[str], day: str, clock: str, config: LoadC
 
     results: dict[str, PhaseStats] = {}
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM,
+        browser = await playwright.chromium.launch(executable_path=config.chromium,
                                                    args=CHROMIUM_ARGS + ([] if config.webgl else NO_WEBGL))
         first = await browser.new_context()  # a fresh server's first visit settles its page routing
         await (await first.new_page()).goto(url)

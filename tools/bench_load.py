@@ -55,7 +55,7 @@ PASSWORD = "load-password-1"
 COOKIE = "lfb_signin"  # the app's sign-in cookie
 LOCATIONS = ("SE1 7PB", "W2 1NY", "E1 6AN", "N1 9GU", "SW1A 1AA", "SE10 9NF", "NW1 2DB", "E14 5AB", "SW19 5AE",
              "N17 0AP", "W6 9YD", "SE9 6EE", "E17 4PP", "NW10 7NY", "SW11 1JQ", "HA0 1EA", "CR0 1NX", "BR1 1EW",
-             "RM1 3BB", "UB8 1JY", "KT1 1EU", "TW9 1DN", "EN1 3XA", "IG1 1DD", "DA1 1DR")
+             "RM1 3BB", "UB8 1JY", "KT1 1EU", "TW9 1DN", "EN1 3XA", "IG1 1DD", "SE18 6HQ")
 START_TIMEOUT_S = 90
 
 
@@ -429,7 +429,7 @@ async def _estimate(page, location: str, day: str, clock: str, timeout_ms: float
     await page.keyboard.type(clock)
     started = time.perf_counter()
     await page.get_by_role("button", name="Estimate").click()
-    await page.get_by_text(f"→ {location}").first.wait_for(timeout=timeout_ms)
+    await page.locator(f"text=→ {location} >> visible=true").first.wait_for(timeout=timeout_ms)
     shown = time.perf_counter() - started
     await page.wait_for_selector(READY, timeout=timeout_ms)
     return shown, time.perf_counter() - started
@@ -449,10 +449,10 @@ async def _station_map_and_back(page, timeout_ms: float) -> float:
     return seconds
 
 
-async def _complete(page) -> bool:
+async def _complete(page, timeout_ms: float) -> bool:
     """Return whether the answer shows its chance over 6 minutes (drawn just after its heading)."""
-    try:
-        await page.get_by_text("Chance over 6 minutes").first.wait_for(timeout=10_000)
+    try:  # a run's end may briefly keep a hidden copy of the previous answer: look at visible ones only
+        await page.locator("text=Chance over 6 minutes >> visible=true").first.wait_for(timeout=timeout_ms)
         return True
     except Exception:  # noqa: BLE001 - a timeout: the answer is incomplete
         return False
@@ -485,11 +485,13 @@ async def _dispatcher(number: int, page, url: str, user: str, day: str, clock: s
                 if problem := await _problem(page):
                     await _note_error(stats, page, f"{what}: {problem}", shots)
                 await asyncio.sleep(config.think_s * rng.uniform(0.5, 1.5))
+                if time.monotonic() >= until:
+                    break
                 what = f"{user}: estimate for {location}"
             shown, idle = await _estimate(page, location, day, clock, timeout_ms)
             if problem := await _problem(page):
                 await _note_error(stats, page, f"{what}: {problem}", shots)
-            elif not await _complete(page):
+            elif not await _complete(page, timeout_ms):
                 await _note_error(stats, page, f"{what}: the answer has no 'Chance over 6 minutes'", shots)
             else:
                 stats.estimates.append(shown)
@@ -503,7 +505,7 @@ async def _dispatcher(number: int, page, url: str, user: str, day: str, clock: s
             except Exception as again:  # noqa: BLE001
                 stats.errors.append(f"{user}: could not reopen the app: {type(again).__name__}")
         done += 1
-        await asyncio.sleep(config.think_s * rng.uniform(0.5, 1.5))
+        await asyncio.sleep(max(0.0, min(config.think_s * rng.uniform(0.5, 1.5), until - time.monotonic())))
 
 
 async def _drive(url: str, users: list[str], day: str, clock: str, config: LoadConfig, shots: Path,

@@ -23,7 +23,7 @@ def test_four_dispatchers_get_estimates_without_errors_with_the_sidecar_idle_the
         unavailable("the playwright package is not installed")
     source, _result = trained
     settings = copy_store(source, tmp_path / "store")
-    config = LoadConfig(users=4, duration_s=20, phases=("idle", "busy"), think_s=1.0, map_every=3, timeout_s=45,
+    config = LoadConfig(users=4, duration_s=15, phases=("idle", "busy"), think_s=1.0, map_every=2, timeout_s=45,
                         sidecar_threads=1, ingest_incidents_per_year=5000, chromium=chromium)
 
     figures = run_load(settings, config, tmp_path, log=lambda _m: None)
@@ -34,7 +34,7 @@ def test_four_dispatchers_get_estimates_without_errors_with_the_sidecar_idle_the
         assert len(f["estimates_per_user"]) == 4 and all(n > 0 for n in f["estimates_per_user"]), (phase, f)
         assert f["estimates"] == sum(f["estimates_per_user"]) and f["estimate_p95_s"] is not None
         assert f["maps"] > 0, (phase, f)
-        assert f["rss_samples"] >= 10  # sampled every second through a 20 s phase
+        assert f["rss_samples"] >= 10  # sampled every second through a 15 s phase
         assert f["app_peak_rss_mb"] > 50 and f["sidecar_peak_rss_mb"] > 20
     busy = figures["phases"]["busy"]
     assert busy["sidecar_jobs_failed"] == []

@@ -12,9 +12,9 @@ different one each time), a date and time the model knows, presses Estimate and 
 that postcode is shown; every --map-every-th time it also opens the Station map (timed until the stations are
 drawn and the page idle) and goes back; between two actions it thinks --think-s seconds (randomised ±50 %).
   - idle phase: the sidecar runs but has nothing to do;
-  - busy phase: a `train` request and an `ingest` request of a large generated file (--ingest-incidents-per-year
-    incidents over 12 months) are queued at the start and queued again as soon as each is done, so the sidecar
-    trains or ingests (with LFB_SIDECAR_THREADS threads, or --sidecar-threads) during the whole phase.
+  - busy phase: an `ingest` request of a large generated file (--ingest-incidents-per-year incidents over 12
+    months) and a `train` request are queued at the start and queued again as soon as each is done, so the sidecar
+    ingests or trains (with LFB_SIDECAR_THREADS threads, or --sidecar-threads) during the whole phase.
 Per phase it reports the estimates (count, p50/p95/max seconds from the button to the answer shown), the station
 maps (count, p95), the errors (a Streamlit exception box, "Traceback" in the page, an action timed out after
 --timeout-s, a wrong answer), the peak resident memory (RSS, its children included, sampled every second) and mean
@@ -334,7 +334,7 @@ class Busy:
         """Queue a train or an ingest request wherever the previous one of its kind has finished."""
         from lfb.service.requests import get_job, submit
 
-        for kind in ("train", "ingest"):
+        for kind in ("ingest", "train"):  # the sidecar takes the oldest first: the ingest, then a long training
             job_id = self.waiting.get(kind)
             if job_id is not None and get_job(self.settings, job_id)["status"] in ("pending", "running"):
                 continue

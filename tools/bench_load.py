@@ -1,7 +1,8 @@
 """Load test, "twenty dispatchers at once": N browser sessions against one app process, sidecar idle then busy.
 
     python tools/bench_load.py [--users 20] [--duration 180] [--phase idle|busy|both] [--think-s 2]
-                               [--map-every 4] [--sidecar-threads N] [--demo] [--json PATH]
+                               [--map-every 4] [--sidecar-threads N] [--webgl] [--demo] [--json PATH] [--keep]
+    LFB_DATA_DIR=/path/data LFB_MODELS_DIR=/path/models python tools/bench_load.py   # another store
 
 It copies the store and models of the current settings (LFB_DATA_DIR, LFB_MODELS_DIR; or, with --demo, builds a
 demo store) into a temporary folder, so your data, models and users are untouched. There it creates N throw-away
@@ -18,8 +19,11 @@ drawn and the page idle) and goes back; between two actions it thinks --think-s 
 Per phase it reports the estimates (count, p50/p95/max seconds from the button to the answer shown), the station
 maps (count, p95), the errors (a Streamlit exception box, "Traceback" in the page, an action timed out after
 --timeout-s, a wrong answer), the peak resident memory (RSS, its children included, sampled every second) and mean
-CPU of the app and of the sidecar, and the sidecar's jobs done and failed in the phase. It exits 1 if any error
-happened or any sidecar job failed. Needs the test requirements (requirements-dev.txt) and Chromium.
+CPU of the app, the sidecar and the browser, and the sidecar's jobs done and failed in the phase. It exits 1 if any
+error happened or any sidecar job failed. The maps are not drawn (no WebGL) unless --webgl: a real dispatcher's
+own computer draws them, while here N software-drawn maps would take the cores from the app. The browser runs on
+the same machine as the app: its CPU is in the table, so that a starved app can be told from a slow one.
+Needs the test requirements (requirements-dev.txt) and Chromium.
 """
 from __future__ import annotations
 
@@ -690,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--map-every", type=int, default=4, help="open the station map every Nth estimate (0: never)")
     parser.add_argument("--timeout-s", type=float, default=30.0, help="an action slower than this is an error")
     parser.add_argument("--sidecar-threads", type=int, default=None,
-                        help="the sidecar's training threads (default LFB_SIDECAR_THREADS, %(default)s: the setting)")
+                        help="the sidecar's training threads (default: the LFB_SIDECAR_THREADS setting, 1)")
     parser.add_argument("--ingest-incidents-per-year", type=int, default=120_000,
                         help="size of the generated file each ingest request reads (default 120000: London, ~40 MB)")
     parser.add_argument("--webgl", action="store_true",

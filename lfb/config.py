@@ -27,6 +27,14 @@ def _raw(name: str) -> str | None:
 LARGEST_SETTING = 1_000_000_000  # no count, size or limit of this app is larger
 
 
+def _nice(name: str, default: int) -> int:
+    """Return the nice value (0 to 19) in environment variable `name`, or `default`."""
+    value = _int(name, default, 0)
+    if value > 19:
+        raise ConfigError(f"{name} must be a nice value from 0 (same priority as the app) to 19 (lowest), got {value}")
+    return value
+
+
 def _int(name: str, default: int, minimum: int) -> int:
     """Return the whole number in environment variable `name` (at least `minimum`), or `default`."""
     text = _raw(name)
@@ -175,6 +183,7 @@ class Settings:
     misfire_grace_s: float = 6 * 3600.0  # a run missed while the sidecar was down still runs if this late at most
     poll_s: float = 3.0  # how often the sidecar looks for requests
     sidecar_threads: int = 1  # CatBoost threads of a training run by the sidecar (the app keeps the other cores)
+    sidecar_nice: int = 10  # the sidecar's CPU priority (nice 0-19): the app's dispatchers come first on the cores
     fault_trials: int = 20  # tests/faults: SIGKILL trials per scenario (LFB_FAULT_TRIALS=100 for a longer run)
 
     def relocated(self, data_dir: Path, models_dir: Path | None = None) -> Settings:
@@ -245,5 +254,6 @@ def get_settings() -> Settings:
         misfire_grace_s=_float("LFB_MISFIRE_GRACE_S", 6 * 3600.0, 0.0),
         poll_s=_float("LFB_POLL_S", 3.0, 0.1),
         sidecar_threads=_int("LFB_SIDECAR_THREADS", 1, 1),
+        sidecar_nice=_nice("LFB_SIDECAR_NICE", 10),
         fault_trials=_int("LFB_FAULT_TRIALS", 20, 1),
     )

@@ -14,6 +14,8 @@ from lfb.config import ConfigError, get_settings
     ("LFB_POLL_S", "often", "LFB_POLL_S must be a number, got 'often'"),
     ("LFB_MISFIRE_GRACE_S", "-1", "LFB_MISFIRE_GRACE_S must be at least 0, got '-1'"),
     ("LFB_SIDECAR_THREADS", "0", "LFB_SIDECAR_THREADS must be at least 1, got '0'"),
+    ("LFB_SIDECAR_NICE", "-5", "LFB_SIDECAR_NICE must be at least 0, got '-5'"),
+    ("LFB_SIDECAR_NICE", "20", "LFB_SIDECAR_NICE must be a nice value from 0 (same priority as the app) to 19"),
 ])
 def test_a_bad_value_names_the_variable(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
@@ -26,6 +28,7 @@ def test_defaults_and_good_values(monkeypatch):
     settings = get_settings()
     assert (settings.pipeline_cron, settings.misfire_grace_s, settings.poll_s, settings.sidecar_threads) == \
         ("0 2 15 * *", 6 * 3600.0, 3.0, 1)
+    assert settings.sidecar_nice == 10
     for name, value in (("LFB_PIPELINE_CRON", " 30  3 * *   0 "), ("LFB_MISFIRE_GRACE_S", "600"),
                         ("LFB_POLL_S", "0.5"), ("LFB_SIDECAR_THREADS", "2")):
         monkeypatch.setenv(name, value)

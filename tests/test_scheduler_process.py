@@ -155,8 +155,9 @@ def test_a_bad_setting_or_a_second_sidecar_is_one_line(sidecar):
     assert bad.output.read_text().splitlines() == [
         "error: LFB_PIPELINE_CRON must be a 5-field crontab expression (minute hour day-of-month month day-of-week, "
         "e.g. '0 2 15 * *'), got '0 2 15 *': it has 4 field(s); a crontab expression has 5"]
-    first = start()
+    first = start(LFB_SIDECAR_NICE="7")
     _wait_for(lambda: sidecar_status(settings).alive, 60, "the sidecar")
+    assert os.getpriority(os.PRIO_PROCESS, first.pid) == max(7, os.nice(0))  # the app's dispatchers come first
     second = start()
     assert second.wait(timeout=60) == 1
     [line] = second.output.read_text().splitlines()

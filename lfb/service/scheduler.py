@@ -194,7 +194,8 @@ class Sidecar:
         self.scheduler = self.build(missed)
         self.echo(f"scheduler sidecar started (process {self.pid} on {self.host}): pipeline "
                   f"'{self.settings.pipeline_cron}' London time, next {_london(self.next_pipeline())}; looking for requests every "
-                  f"{self.settings.poll_s:g} s; training with {self.settings.model_threads} thread(s)")
+                  f"{self.settings.poll_s:g} s; training with {self.settings.model_threads} thread(s) at nice "
+                  f"{os.nice(0)}, below the app")
         if not (self._stop.is_set() or self._signalled):
             self.scheduler.start()
         if self._signalled:
@@ -348,6 +349,14 @@ def _echo(line: str) -> None:
     print(f"{dt.datetime.now(UTC):%Y-%m-%d %H:%M:%S} {line}", flush=True)
 
 
+def lower_priority(nice: int) -> int:
+    """Lower this process's CPU priority to `nice` (never raise it); return the nice value it runs at."""
+    current = os.nice(0)
+    if nice > current:
+        current = os.nice(nice - current)
+    return current
+
+
 def main() -> int:
     """Run the sidecar until SIGTERM or SIGINT (`python scheduler.py`); errors are one line."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
@@ -357,6 +366,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    lower_priority(settings.sidecar_nice)
     sidecar = Sidecar(settings, echo=_echo)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, sidecar.on_signal)

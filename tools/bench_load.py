@@ -561,6 +561,26 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
+def _run_in_own_loop(coroutine: Any) -> Any:
+    """Run a coroutine to its end in a new event loop on its own thread (a caller may already run a loop: pytest
+    with Playwright's sync API open, a notebook) and return its result or raise its error."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        """Run the coroutine and keep what it gave."""
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="bench-load-browsers")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def run_load(settings: Settings, config: LoadConfig, workdir: Path,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the load test on a throw-away store (`settings`); return the figures per phase."""
@@ -610,8 +630,8 @@ def run_load(settings: Settings, config: LoadConfig, workdir: Path,
                 if keeper is not None:
                     keeper.join(timeout=30)
 
-        stats = asyncio.run(_drive(f"http://127.0.0.1:{port}", users, day, clock, config, workdir, phase_start,
-                                   phase_end, log))
+        stats = _run_in_own_loop(_drive(f"http://127.0.0.1:{port}", users, day, clock, config, workdir, phase_start,
+                                        phase_end, log))
     finally:
         stop_busy.set()
         if sampler is not None:

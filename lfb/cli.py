@@ -980,16 +980,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _log_unexpected(settings: Settings, exc: BaseException, argv: list[str]) -> Path | None:
     """Append the traceback of an unexpected error to the error log; return its path (None if it cannot be written)."""
     import datetime as dt
-    import traceback
 
-    try:
-        settings.error_log.parent.mkdir(parents=True, exist_ok=True)
-        with settings.error_log.open("a", encoding="utf-8") as fh:
-            fh.write(f"--- {dt.datetime.now():%Y-%m-%d %H:%M:%S} lfb {__version__}: python -m lfb "
-                     f"{' '.join(argv)}\n{''.join(traceback.format_exception(exc))}")
-    except OSError:
-        return None
-    return settings.error_log
+    from lfb.errorlog import append_traceback
+
+    return append_traceback(settings, f"{dt.datetime.now():%Y-%m-%d %H:%M:%S} lfb {__version__}: python -m lfb "
+                                      f"{' '.join(argv)}", exc)
 
 
 OPTIONS_TAKING_NEGATIVE_TEXT = ("--location",)  # '--location -0.12,51.5' is a value, not an option

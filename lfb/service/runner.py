@@ -11,7 +11,6 @@ import logging
 import re
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import sqlite_utils
 
 from lfb.config import Settings
 from lfb.data.ingest import Progress
+from lfb.errorlog import append_traceback
 from lfb.model.estimator import ModelSettings
 from lfb.service import jobs, requests
 from lfb.service.jobs import Log
@@ -269,14 +269,8 @@ HANDLERS: dict[str, Callable[..., tuple[bool, str]]] = {
 
 def _log_traceback(settings: Settings, job: dict[str, Any], exc: BaseException) -> Path | None:
     """Append an unexpected error's traceback to the error log; return its path (None if it cannot be written)."""
-    try:
-        settings.error_log.parent.mkdir(parents=True, exist_ok=True)
-        with settings.error_log.open("a", encoding="utf-8") as fh:
-            fh.write(f"--- {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC job #{job['id']} "
-                     f"{job['kind']} {job.get('args')}\n{''.join(traceback.format_exception(exc))}")
-    except OSError:
-        return None
-    return settings.error_log
+    return append_traceback(settings, f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC job #{job['id']} "
+                                      f"{job['kind']} {job.get('args')}", exc)
 
 
 def failure_words(settings: Settings, job: dict[str, Any], exc: BaseException) -> str:
